@@ -1,0 +1,3 @@
+"""inferlab: MLPerf Inference benchmarks end to end."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Null backend: answers instantly with zeros, to measure the harness overhead."""

@@ -1,0 +1,73 @@
+"""Null backend: returns zeros instantly, so a run measures LoadGen and harness overhead."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from inferlab.backends.null.config import NullBackendConfig
+from inferlab.core.backend import Backend, Capabilities
+
+log = logging.getLogger(__name__)
+
+
+class NullBackend(Backend):
+    """Answers every batch with zeros of shape ``(n, *output_shape)``.
+
+    Inputs are ignored except for their length (``needs_inputs=False``: an array of sample
+    indices will do). Outputs are read-only views of one preallocated zero buffer; the buffer
+    only grows (doubling) when a batch is larger than any before it.
+    """
+
+    def __init__(
+        self,
+        output_shape: tuple[int, ...],
+        output_dtype: str = "float32",
+        max_batch: int = 1024,
+    ) -> None:
+        self.config = NullBackendConfig(tuple(output_shape), output_dtype, max_batch)
+        self.output_shape: tuple[int, ...] = self.config.output_shape
+        self.output_dtype = np.dtype(self.config.output_dtype)
+        self._buffer = self._allocate(self.config.max_batch)
+        self.capabilities = Capabilities(
+            device="cpu",
+            max_batch=self.config.max_batch,
+            preferred_batch=self.config.max_batch,
+            needs_inputs=False,
+        )
+
+    @classmethod
+    def from_config(cls, config: NullBackendConfig) -> NullBackend:
+        return cls(config.output_shape, config.output_dtype, config.max_batch)
+
+    def _allocate(self, rows: int) -> np.ndarray:
+        buffer = np.zeros((rows, *self.output_shape), dtype=self.output_dtype)
+        buffer.setflags(write=False)  # callers share it: a write would corrupt every answer
+        return buffer
+
+    @property
+    def capacity(self) -> int:
+        """Rows in the preallocated buffer."""
+        return int(self._buffer.shape[0])
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        n = len(inputs)
+        if n > self.capacity:
+            rows = max(n, 2 * self.capacity)
+            log.debug("null backend: growing output buffer %d -> %d rows", self.capacity, rows)
+            self._buffer = self._allocate(rows)
+        return self._buffer[:n]
+
+    def warmup(self, inputs: np.ndarray) -> None:
+        """Nothing to warm up."""
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "backend": "null",
+            "device": "cpu",
+            "output_shape": list(self.output_shape),
+            "output_dtype": self.output_dtype.name,
+            "max_batch": self.config.max_batch,
+        }

@@ -1,0 +1,40 @@
+"""Settings of the null backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from inferlab.core.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class NullBackendConfig:
+    """Shape and dtype of one sample's output, and the preallocated batch size."""
+
+    output_shape: tuple[int, ...]
+    output_dtype: str = "float32"
+    max_batch: int = 1024
+
+    def __post_init__(self) -> None:
+        shape = tuple(self.output_shape)
+        if any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape):
+            raise ConfigError(
+                f"null backend output_shape must be positive integers, got {self.output_shape!r}",
+                "use e.g. output_shape: [1000]",
+            )
+        object.__setattr__(self, "output_shape", shape)
+        try:
+            np.dtype(self.output_dtype)
+        except TypeError as exc:
+            raise ConfigError(
+                f"null backend output_dtype {self.output_dtype!r} is not a numpy dtype",
+                "use e.g. output_dtype: float32",
+            ) from exc
+        if isinstance(self.max_batch, bool) or not isinstance(self.max_batch, int):
+            raise ConfigError(
+                f"max_batch must be an integer, got {self.max_batch!r}", "use e.g. max_batch: 1024"
+            )
+        if self.max_batch < 1:
+            raise ConfigError(f"max_batch must be >= 1, got {self.max_batch}", "use max_batch >= 1")

@@ -1,0 +1,174 @@
+"""ResNet50-v1.5 on ImageNet 2012 validation (MLPerf `resnet50`, checker `resnet`).
+
+Torch-free at import: the network is built in `inferlab.models.resnet`, imported lazily.
+Facts: rules file §1.3 (mlperf.conf), §2.1 (targets), §3 (accuracy-imagenet.py), §4 (preprocessing).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inferlab.core.dataset import Dataset
+from inferlab.core.errors import DataError, ModelError
+from inferlab.core.spec import (
+    AccuracyTarget,
+    BenchmarkSpec,
+    QuickSettings,
+    Scenario,
+    Variant,
+)
+from inferlab.core.task import Evaluation, MetricValue, ModelFacts
+
+DATASET_ID = "imagenet2012-val"
+MODEL_ID = "resnet50"
+
+_TOP1 = (AccuracyTarget(metric="acc", reference=76.46, lower=0.99),)
+
+PYTORCH = Variant(
+    name="pytorch",
+    fmt="torch-state-dict",
+    preprocessing="imagenet-pytorch",
+    num_classes=1000,
+    label_offset=0,
+    output_dtype="float32",
+    output_layout="one float32 per sample: the predicted class index (0..999)",
+    checkpoint_name="resnet50-19c8e357.pth",
+    expected_accuracy=76.014,
+    backends=("torch", "null"),
+)
+
+
+class ResNet50Task:
+    """Hooks the runner calls for resnet50."""
+
+    def resolve_dataset_path(self, data_dir: Path | None, dataset_path: Path | None) -> Path | None:
+        if dataset_path is not None:
+            if not dataset_path.is_dir():
+                raise DataError(
+                    f"dataset path {dataset_path} does not exist",
+                    "point --dataset-path at the ImageNet validation directory "
+                    "(JPEGs + val_map.txt)",
+                )
+            return dataset_path
+        if data_dir is not None:
+            if not data_dir.is_dir():
+                raise DataError(
+                    f"data root {data_dir} does not exist",
+                    "create it or fix --data-dir / INFERLAB_DATA_DIR",
+                )
+            path = data_dir / DATASET_ID
+            if not path.is_dir():
+                raise DataError(
+                    f"no {DATASET_ID}/ under data root {data_dir}",
+                    f"put the ImageNet validation JPEGs and val_map.txt in {path}, "
+                    "or pass --dataset-path DIR",
+                )
+            return path
+        return None
+
+    def make_dataset(
+        self,
+        path: Path | None,
+        *,
+        count: int | None,
+        seed: int,
+        cache_dir: Path | None,
+        variant: Variant,
+        decoder: str,
+        synthetic_count: int | None = None,
+    ) -> Dataset:
+        if path is None:
+            from inferlab.datasets.synthetic import SyntheticImageNet
+
+            n = count or synthetic_count or SPEC.synthetic_count
+            return SyntheticImageNet(count=n, seed=seed)
+        from inferlab.datasets.imagenet import ImageNetDataset
+        from inferlab.preprocessing.cache import Cache
+        from inferlab.preprocessing.imagenet import transform_key
+
+        cache = Cache(cache_dir, transform_key(decoder)) if cache_dir is not None else None
+        return ImageNetDataset(path, count=count, decoder=decoder, cache=cache)
+
+    def resolve_model_path(self, data_dir: Path | None, model_path: Path | None) -> Path | None:
+        if model_path is not None:
+            if not model_path.is_file():
+                raise ModelError(
+                    f"model file {model_path} does not exist",
+                    f"pass --model-path to the PyTorch checkpoint {PYTORCH.checkpoint_name}",
+                )
+            return model_path
+        if data_dir is not None:
+            candidate = data_dir / "models" / MODEL_ID / (PYTORCH.checkpoint_name or "")
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def build_model(
+        self, variant: Variant, model_path: Path | None, *, seed: int
+    ) -> tuple[Any, ModelFacts]:
+        import torch
+
+        from inferlab.models.resnet import build_resnet50, load_state_dict_file
+
+        torch.manual_seed(seed)
+        model = build_resnet50(num_classes=variant.num_classes or 1000)
+        if model_path is None:
+            return model, ModelFacts(random_weights=True, extra={"init_seed": seed})
+        facts = load_state_dict_file(model, model_path)
+        return model, ModelFacts(
+            random_weights=False,
+            path=str(model_path),
+            sha256=facts.get("sha256"),
+            size_bytes=facts.get("size_bytes"),
+        )
+
+    def null_output_shape(self, variant: Variant) -> tuple[int, ...]:
+        return (variant.num_classes or 1000,)
+
+    def postprocess(self, outputs: np.ndarray, variant: Variant) -> np.ndarray:
+        labels = np.argmax(outputs, axis=1) + variant.label_offset
+        return labels.astype(np.float32)
+
+    def evaluate(
+        self, accuracy_log: Path, dataset: Dataset, variant: Variant, run_dir: Path
+    ) -> Evaluation:
+        from inferlab.metrics.top1 import top1_from_log
+
+        labels = dataset.labels()  # type: ignore[attr-defined]
+        res = top1_from_log(accuracy_log, labels, dtype=variant.output_dtype)
+        return Evaluation(
+            values=(MetricValue(metric="acc", value=res.accuracy, unit="%"),),
+            accuracy_txt=res.line() + "\n",
+            details={"good": res.good, "total": res.total, "duplicates": res.duplicates},
+        )
+
+
+SPEC = BenchmarkSpec(
+    id="resnet50",
+    loadgen_name="resnet50",
+    checker_name="resnet",
+    description="ResNet50-v1.5 image classification, ImageNet 2012 validation (50,000 images)",
+    task="inferlab.benchmarks.resnet50:TASK",
+    dataset_id=DATASET_ID,
+    dataset_size=50_000,
+    performance_sample_count=1024,
+    scenarios=(Scenario.SINGLE_STREAM, Scenario.MULTI_STREAM, Scenario.OFFLINE, Scenario.SERVER),
+    variants=(PYTORCH,),
+    metrics=("top1",),
+    targets={r: _TOP1 for r in ("v4.1", "v5.0", "v5.1", "v6.0", "v6.1")},
+    server_latency_ms=15.0,
+    default_batch=32,
+    synthetic_count=1024,
+    quick={
+        Scenario.OFFLINE: QuickSettings(min_query_count=256, min_duration_ms=2000),
+        Scenario.SINGLE_STREAM: QuickSettings(min_query_count=64, min_duration_ms=1000),
+        Scenario.MULTI_STREAM: QuickSettings(min_query_count=662, min_duration_ms=1000),
+        Scenario.SERVER: QuickSettings(min_query_count=662, min_duration_ms=1000),
+    },
+    aliases=("resnet", "resnet-50", "resnet50-v1.5"),
+)
+
+TASK = ResNet50Task()

@@ -1,0 +1,181 @@
+"""The `inferlab` command line: argv -> RunConfig, nothing else."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from inferlab.core.errors import InferlabError
+
+INPUT_ERRORS = {"ConfigError", "DataError", "ModelError", "UnsupportedError"}
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Run MLPerf Inference benchmarks end to end with the official LoadGen.",
+)
+
+
+def _fail(exc: InferlabError) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(code=exc.exit_code)
+
+
+@app.command("ls")
+def ls_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List benchmarks with their scenarios, metrics and accuracy targets."""
+    from inferlab.core import registry
+
+    rows = []
+    for bid in registry.benchmark_ids():
+        spec = registry.get(bid)
+        newest = sorted(spec.targets)[-1]
+        targets = []
+        for t in spec.targets_for(newest):
+            text = f"{t.metric} >= {t.threshold:.4g} ({t.lower} x {t.reference})"
+            if t.upper_limit is not None:
+                text += f", <= {t.upper_limit:.4g}"
+            targets.append(text)
+        rows.append(
+            {
+                "id": spec.id,
+                "loadgen": spec.loadgen_name,
+                "checker": spec.checker_name,
+                "scenarios": [s.value for s in spec.scenarios],
+                "metrics": list(spec.metrics),
+                "targets": targets,
+                "round": newest,
+                "dataset": f"{spec.dataset_id} ({spec.dataset_size:,})",
+                "description": spec.description,
+            }
+        )
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        typer.echo(f"{r['id']}  —  {r['description']}")
+        typer.echo(f"  scenarios : {', '.join(r['scenarios'])}")
+        typer.echo(f"  metrics   : {', '.join(r['metrics'])}")
+        typer.echo(f"  target    : {'; '.join(r['targets'])}  [round {r['round']}]")
+        typer.echo(f"  dataset   : {r['dataset']}")
+        typer.echo(f"  names     : loadgen {r['loadgen']}, checker {r['checker']}")
+
+
+@app.command("run")
+def run_cmd(
+    benchmark: Annotated[str, typer.Argument(help="Benchmark id, e.g. resnet50 (see `ls`).")],
+    scenario: Annotated[
+        str | None, typer.Option(help="SingleStream, MultiStream, Offline or Server.")
+    ] = None,
+    mode: Annotated[str | None, typer.Option(help="performance or accuracy.")] = None,
+    dtype: Annotated[str | None, typer.Option(help="fp32, fp16 or bf16.")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda or cuda:N.")] = None,
+    backend: Annotated[str | None, typer.Option(help="torch or null.")] = None,
+    count: Annotated[int | None, typer.Option(help="QSL size: use the first N samples.")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Data root holding <dataset-id>/ (env INFERLAB_DATA_DIR).")
+    ] = None,
+    dataset_path: Annotated[Path | None, typer.Option(help="One dataset directory.")] = None,
+    model_path: Annotated[Path | None, typer.Option(help="Model checkpoint file.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Where run directories go (runs/).")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML file of RunConfig fields.")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Short, non-submittable run.")] = False,
+    user_conf: Annotated[Path | None, typer.Option(help="Your LoadGen user.conf.")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="key=value; loadgen.<key>=v sets a LoadGen key."),
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size.")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for the backend.")] = None,
+    variant: Annotated[str | None, typer.Option(help="Model variant (see `ls`).")] = None,
+    audit_config: Annotated[
+        Path | None, typer.Option(help="A compliance audit.config to apply.")
+    ] = None,
+    trace: Annotated[bool, typer.Option("--trace", help="Keep LoadGen's trace log.")] = False,
+    no_calibrate: Annotated[
+        bool, typer.Option("--no-calibrate", help="Skip the calibration before the test.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print result.json.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary.")] = False,
+) -> None:
+    """Run one benchmark in one scenario and mode, in a fresh run directory."""
+    from inferlab.config.loader import build_config
+
+    flags: dict[str, Any] = {
+        "benchmark": benchmark,
+        "scenario": scenario,
+        "mode": mode,
+        "dtype": dtype,
+        "device": device,
+        "backend": backend,
+        "count": count,
+        "data_dir": data_dir,
+        "dataset_path": dataset_path,
+        "model_path": model_path,
+        "out": out,
+        "user_conf": user_conf,
+        "batch_size": batch_size,
+        "threads": threads,
+        "variant": variant,
+        "audit_config": audit_config,
+    }
+    if quick:
+        flags["quick"] = True
+    if trace:
+        flags["trace"] = True
+    if no_calibrate:
+        flags["calibrate"] = False
+    if quiet:
+        flags["quiet"] = True
+    try:
+        if scenario is not None:
+            from inferlab.core.spec import Scenario
+
+            flags["scenario"] = Scenario.parse(scenario).value
+        from inferlab.core import registry
+
+        flags["benchmark"] = registry.canonical_id(benchmark)
+        cfg = build_config(yaml_path=config, flags=flags, sets=set_ or [])
+        logging.basicConfig(
+            level=logging.WARNING if cfg.quiet else logging.INFO,
+            format="%(message)s",
+            stream=sys.stderr,
+        )
+        from inferlab.report.console import summary
+        from inferlab.runner.api import run
+
+        result = run(cfg)
+    except InferlabError as exc:
+        _fail(exc)
+        return
+    err = result.get("error") or {}
+    if result["status"] == "failed" and err.get("kind") in INPUT_ERRORS:
+        # bad input found by the worker (a checkpoint that does not fit, a corrupt JPEG)
+        typer.echo(f"error: {err['message']}", err=True)
+        typer.echo(f"(failed run recorded in {result['run_dir']})", err=True)
+        raise typer.Exit(code=2)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=str))
+    else:
+        typer.echo(summary(result))
+    if result["status"] == "failed":
+        raise typer.Exit(code=1)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

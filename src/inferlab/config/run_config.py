@@ -1,0 +1,105 @@
+"""The one validated, frozen RunConfig every run is built from."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Dtype = Literal["fp32", "fp16", "bf16"]
+BackendName = Literal["torch", "null"]
+ScenarioName = Literal["SingleStream", "MultiStream", "Offline", "Server"]
+ModeName = Literal["performance", "accuracy"]
+
+_DEVICE_RE = re.compile(r"^(cpu|cuda|cuda:\d+)$")
+
+# LoadGen keys a user may set with --set loadgen.<key>=v or in user.conf (rules file §1.1).
+LOADGEN_KEYS = frozenset(
+    {
+        "min_duration",
+        "max_duration",
+        "min_query_count",
+        "max_query_count",
+        "target_qps",
+        "target_latency",
+        "target_latency_percentile",
+        "samples_per_query",
+        "performance_sample_count_override",
+        "accuracy_sample_count_override",
+        "max_async_queries",
+        "coalesce_queries",
+        "sample_concatenate_permutation",
+        "performance_issue_unique",
+        "performance_issue_same",
+        "performance_issue_same_index",
+        "print_timestamps",
+        "accuracy_log_rng_seed",
+        "accuracy_log_sampling_target",
+        "use_token_latencies",
+        "ttft_latency",
+        "tpot_latency",
+        "infer_token_latencies",
+        "token_latency_scaling_factor",
+    }
+)
+
+
+class RunConfig(BaseModel):
+    """Everything a run needs. Precedence when built: defaults < YAML < CLI flags < --set."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    benchmark: str = "resnet50"
+    scenario: ScenarioName = "Offline"
+    mode: ModeName = "performance"
+    dtype: Dtype = "fp32"
+    device: str = "cpu"
+    backend: BackendName = "torch"
+    variant: str | None = None
+    count: int | None = Field(default=None, ge=1, description="QSL size (a subset when set)")
+    data_dir: Path | None = None
+    dataset_path: Path | None = None
+    model_path: Path | None = None
+    out: Path = Path("runs")
+    cache_dir: Path | None = None
+    quick: bool = False
+    user_conf: Path | None = None
+    audit_config: Path | None = None
+    loadgen: dict[str, float] = Field(default_factory=dict)
+    batch_size: int | None = Field(default=None, ge=1)
+    max_inflight_batches: int = Field(default=2, ge=1)
+    threads: int | None = Field(default=None, ge=1)
+    decoder: Literal["pillow", "cv2"] = "pillow"
+    calibrate: bool = True
+    server_qps_fraction: float = Field(default=0.5, gt=0, le=1.0)
+    synthetic_count: int | None = Field(default=None, ge=1)
+    seed: int = 0
+    trace: bool = False
+    watchdog_s: float = Field(default=120.0, gt=0)
+    round: str | None = None
+    quiet: bool = False
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if not _DEVICE_RE.match(v):
+            raise ValueError(f"unknown device {v!r}: use cpu, cuda or cuda:N")
+        return v
+
+    @field_validator("loadgen")
+    @classmethod
+    def _loadgen_keys(cls, v: dict[str, float]) -> dict[str, float]:
+        for key in v:
+            if key not in LOADGEN_KEYS:
+                raise ValueError(
+                    f"unknown LoadGen key {key!r}: use one of {', '.join(sorted(LOADGEN_KEYS))}"
+                )
+        return v
+
+    @model_validator(mode="after")
+    def _paths(self) -> RunConfig:
+        if self.dataset_path is not None and self.count is not None and self.count < 1:
+            raise ValueError("count must be >= 1")
+        return self

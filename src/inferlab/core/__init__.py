@@ -1,0 +1,1 @@
+"""Core types shared by every layer. Imports no sibling package and no heavy library."""

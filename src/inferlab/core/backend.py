@@ -1,0 +1,46 @@
+"""Backend ABC and capabilities. Other code reads capabilities, never a backend's name."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    device: str  # "cpu", "cuda:0"
+    max_batch: int
+    preferred_batch: int
+    needs_inputs: bool = True  # False: the backend ignores inputs (null backend)
+    is_async: bool = False
+    streaming: bool = False
+    random_weights: bool = False  # weights were random-initialised, not a checkpoint
+
+
+class Backend(ABC):
+    """Runs a model on batches of preprocessed inputs."""
+
+    capabilities: Capabilities
+
+    @abstractmethod
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        """Run one batch; returns the raw model output for the benchmark's postprocess."""
+
+    def warmup(self, inputs: np.ndarray) -> None:
+        self.predict(inputs)
+
+    def describe(self) -> dict[str, Any]:
+        """Facts for result.json (model file, dtype, device, threads...)."""
+        return {}
+
+    def close(self) -> None:
+        """Release resources."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,137 @@
+"""Frozen, typed descriptions of benchmarks: scenarios, variants, accuracy targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Scenario(StrEnum):
+    SINGLE_STREAM = "SingleStream"
+    MULTI_STREAM = "MultiStream"
+    OFFLINE = "Offline"
+    SERVER = "Server"
+
+    @classmethod
+    def parse(cls, text: str) -> Scenario:
+        for s in cls:
+            if s.value.lower() == text.strip().lower():
+                return s
+        names = ", ".join(s.value for s in cls)
+        from inferlab.core.errors import ConfigError
+
+        raise ConfigError(f"unknown scenario {text!r}", f"use one of {names}")
+
+
+class Mode(StrEnum):
+    PERFORMANCE = "performance"
+    ACCURACY = "accuracy"
+
+
+# The field the submission checker reads for each scenario (rules file §2.3) and its unit.
+OFFICIAL_FIELD: dict[Scenario, tuple[str, str, float]] = {
+    # scenario: (detail-log key, unit, divisor applied for display)
+    Scenario.OFFLINE: ("result_samples_per_second", "samples/s", 1.0),
+    Scenario.SERVER: ("result_completed_samples_per_sec", "samples/s", 1.0),
+    Scenario.SINGLE_STREAM: ("early_stopping_latency_ss", "ms", 1e6),
+    Scenario.MULTI_STREAM: ("early_stopping_latency_ms", "ms", 1e6),
+}
+
+
+@dataclass(frozen=True)
+class AccuracyTarget:
+    """One accuracy requirement: value >= reference*lower (and <= reference*upper if set)."""
+
+    metric: str  # checker key, e.g. "acc", "F1", "ROUGE1"
+    reference: float
+    lower: float | None = 0.99
+    upper: float | None = None
+    upper_reference: float | None = None  # if the upper bound uses another reference value
+
+    @property
+    def threshold(self) -> float | None:
+        return None if self.lower is None else self.reference * self.lower
+
+    @property
+    def upper_limit(self) -> float | None:
+        if self.upper is None:
+            return None
+        ref = self.upper_reference if self.upper_reference is not None else self.reference
+        return ref * self.upper
+
+    def check(self, value: float) -> bool:
+        lo = self.threshold
+        hi = self.upper_limit
+        return (lo is None or value >= lo) and (hi is None or value <= hi)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One model format of a benchmark, with what it needs around it."""
+
+    name: str  # e.g. "pytorch"
+    fmt: str  # "torch-state-dict", "onnx", "hf-checkpoint"
+    preprocessing: str  # preprocessing id (the transform's name)
+    num_classes: int | None = None
+    label_offset: int = 0
+    output_dtype: str = "float32"  # dtype of the accuracy-log payload
+    output_layout: str = ""  # human description of the payload layout
+    checkpoint_name: str | None = None  # the official file name
+    expected_accuracy: float | None = None  # what this checkpoint scores in fp32 (for context)
+    backends: tuple[str, ...] = ("torch", "null")
+
+
+@dataclass(frozen=True)
+class QuickSettings:
+    """Explicit short-run LoadGen values for one scenario (documented in docs/quick-mode.md)."""
+
+    min_query_count: int
+    min_duration_ms: int
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    id: str  # inferlab id, as MLPerf's docs spell it ("resnet50", "bert-99")
+    loadgen_name: str  # LoadGen config model key ("resnet50", "bert")
+    checker_name: str  # submission checker name ("resnet", "bert-99")
+    description: str
+    task: str  # "module:attr" of the object implementing the benchmark's hooks (torch-free)
+    dataset_id: str  # directory name under the data root, e.g. "imagenet2012-val"
+    dataset_size: int  # full dataset size (accuracy run must cover it)
+    performance_sample_count: int
+    scenarios: tuple[Scenario, ...]
+    variants: tuple[Variant, ...]
+    metrics: tuple[str, ...]
+    targets: dict[str, tuple[AccuracyTarget, ...]]  # round -> targets
+    server_latency_ms: float | None = None
+    default_batch: int = 32
+    synthetic_count: int = 1024
+    quick: dict[Scenario, QuickSettings] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+    def variant(self, name: str | None = None, backend: str | None = None) -> Variant:
+        if name is None:
+            for v in self.variants:
+                if backend is None or backend in v.backends:
+                    return v
+            from inferlab.core.errors import UnsupportedError
+
+            raise UnsupportedError(
+                f"{self.id} has no model variant for backend {backend!r}",
+                f"use one of: {sorted({b for v in self.variants for b in v.backends})}",
+            )
+        for v in self.variants:
+            if v.name == name:
+                return v
+        from inferlab.core.errors import ConfigError
+
+        raise ConfigError(
+            f"{self.id} has no variant {name!r}",
+            f"use one of {[v.name for v in self.variants]}",
+        )
+
+    def targets_for(self, round_: str) -> tuple[AccuracyTarget, ...]:
+        if round_ in self.targets:
+            return self.targets[round_]
+        # newest round that has targets
+        return self.targets[sorted(self.targets)[-1]]

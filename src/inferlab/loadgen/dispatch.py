@@ -1,0 +1,529 @@
+"""SUT concurrency between LoadGen's ``issue_queries`` callback and a backend batch loop.
+
+LoadGen calls :meth:`Dispatcher.issue` with query ids and sample indices; the call only
+records the arrays. Backend worker threads pull batches with :meth:`Dispatcher.next_batch`,
+which cuts them lazily according to a :class:`BatchPolicy`, and report results with
+:meth:`Dispatcher.complete` (any subset of in-flight ids, any order, any thread). Completion
+is forwarded to an injected ``complete_fn`` (normally a thin wrapper around
+``mlperf_loadgen.QuerySamplesComplete``), so this module never imports LoadGen.
+
+Work is tracked by query id, never by position. Only in-flight batches are bounded
+(``max_inflight_batches``); pending samples are unbounded, as LoadGen requires.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol, cast
+
+import numpy as np
+import numpy.typing as npt
+
+logger = logging.getLogger(__name__)
+
+IdArray = npt.NDArray[np.uint64]
+IndexArray = npt.NDArray[np.int64]
+#: One row per id (numpy array, first dimension == len(ids)) or one bytes-like/array per id.
+Payloads = npt.NDArray[Any] | Sequence[Any]
+NTokens = npt.NDArray[Any] | Sequence[int] | None
+
+#: Number of outstanding ids reported by :meth:`Dispatcher.snapshot`.
+OUTSTANDING_REPORT_LIMIT = 16
+_MIN_WAIT_S = 1e-4
+
+
+class DispatchError(Exception):
+    """Protocol violation: unknown / not-yet-cut / already completed ids, misuse after close."""
+
+
+class CompleteFn(Protocol):
+    def __call__(self, ids: IdArray, payloads: Payloads, n_tokens: NTokens = None) -> None: ...
+
+
+FirstTokenFn = Callable[[int, Any], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """A cut batch: ``ids[i]`` is the LoadGen query id of dataset sample ``indices[i]``."""
+
+    seq: int
+    ids: IdArray
+    indices: IndexArray
+    cut_time: float
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchStats:
+    issued: int
+    completed: int
+    pending: int  # issued, not yet cut into a batch
+    inflight_samples: int  # cut, not yet completed
+    inflight_batches: int  # cut, not fully completed
+    batches_cut: int
+    oldest_outstanding_ids: tuple[int, ...]  # pending or in flight, oldest first (<= 16)
+    oldest_pending_wait_s: float  # 0.0 when nothing is pending
+    last_completion_time: float | None  # injected clock; None before the first completion
+    closed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PendingView:
+    """What a policy may look at. Valid only during the ``decide``/``wait_hint_s`` call.
+
+    ``flushed`` is True after flush() (for samples issued before it) or close(): cut now.
+    """
+
+    count: int
+    oldest_wait_s: float
+    flushed: bool
+    _indices_fn: Callable[[int], IndexArray] = field(repr=False)
+
+    def indices(self, limit: int | None = None) -> IndexArray:
+        """Sample indices of the first ``limit`` pending samples (all when None), oldest first."""
+        n = self.count if limit is None else max(0, min(limit, self.count))
+        return self._indices_fn(n)
+
+
+class BatchPolicy(Protocol):
+    """Decides how many pending samples to cut now. Called under the dispatcher's lock:
+    must be fast, must not block, must not call back into the dispatcher."""
+
+    def decide(self, view: PendingView) -> int:
+        """Samples to cut now (0 = wait). Called only when ``view.count > 0``; must return
+        > 0 when ``view.flushed``."""
+        ...
+
+    def wait_hint_s(self, view: PendingView) -> float | None:
+        """After ``decide`` returned 0: seconds until it may change its mind without new
+        issues (None = only new issues / flush / close can change it)."""
+        ...
+
+
+def _check_positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class FixedBatch:
+    """Cut up to ``max_batch`` pending samples as soon as any are pending."""
+
+    max_batch: int
+
+    def __post_init__(self) -> None:
+        _check_positive("max_batch", self.max_batch)
+
+    def decide(self, view: PendingView) -> int:
+        return min(view.count, self.max_batch)
+
+    def wait_hint_s(self, view: PendingView) -> float | None:
+        return None
+
+
+@dataclass(frozen=True)
+class LatencyBudget:
+    """Cut when ``max_batch`` samples are pending or the oldest pending sample has waited
+    ``max_wait_s`` (whichever comes first), or at once after flush/close."""
+
+    max_batch: int
+    max_wait_s: float
+
+    def __post_init__(self) -> None:
+        _check_positive("max_batch", self.max_batch)
+        if not self.max_wait_s >= 0:
+            raise ValueError(f"max_wait_s must be >= 0, got {self.max_wait_s!r}")
+
+    def decide(self, view: PendingView) -> int:
+        if view.count >= self.max_batch:
+            return self.max_batch
+        if view.flushed or view.oldest_wait_s >= self.max_wait_s:
+            return view.count
+        return 0
+
+    def wait_hint_s(self, view: PendingView) -> float | None:
+        return self.max_wait_s - view.oldest_wait_s
+
+
+@dataclass(frozen=True)
+class CostAware:
+    """Cut the longest prefix of pending samples whose summed ``cost_of(indices)`` is
+    <= ``max_cost`` (always at least one sample), optionally bounded by ``max_batch``.
+    Cuts as soon as anything is pending. ``cost_of`` runs under the dispatcher lock."""
+
+    max_cost: float
+    cost_of: Callable[[IndexArray], npt.ArrayLike]
+    max_batch: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_positive("max_cost", self.max_cost)
+        if self.max_batch is not None:
+            _check_positive("max_batch", self.max_batch)
+
+    def decide(self, view: PendingView) -> int:
+        limit = view.count if self.max_batch is None else min(view.count, self.max_batch)
+        window = min(limit, 64)
+        while True:
+            costs = np.asarray(self.cost_of(view.indices(window)), dtype=np.float64).reshape(-1)
+            if costs.shape[0] != window:
+                raise DispatchError(f"cost_of returned {costs.shape[0]} costs for {window} samples")
+            fits = int(np.searchsorted(np.cumsum(costs), self.max_cost, side="right"))
+            if fits < window or window >= limit:
+                return max(1, fits)
+            window = min(limit, window * 4)
+
+    def wait_hint_s(self, view: PendingView) -> float | None:
+        return None
+
+
+class _Chunk(NamedTuple):
+    ids: IdArray
+    indices: IndexArray
+    issue_time: float
+
+
+class _Flight:
+    """Bookkeeping of one cut batch until all of its samples are completed."""
+
+    __slots__ = ("batch", "done", "first_token", "remaining")
+
+    def __init__(self, batch: Batch) -> None:
+        self.batch = batch
+        self.done = np.zeros(len(batch), dtype=bool)
+        self.first_token = np.zeros(len(batch), dtype=bool)
+        self.remaining = len(batch)
+
+
+_Slot = tuple[_Flight, int]
+
+
+def _readonly(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    a.flags.writeable = False
+    return a
+
+
+class Dispatcher:
+    """Records issued samples, cuts batches on demand, routes completions by query id.
+
+    ``complete_fn(ids, payloads, n_tokens=...)`` is called exactly once per successful
+    :meth:`complete` call, outside the dispatcher lock; ``first_token_fn(id, payload)`` is
+    called under the lock (so it always precedes that id's completion). Ids must be unique
+    among outstanding samples (LoadGen guarantees this; ids may be reused after completion).
+    """
+
+    def __init__(
+        self,
+        policy: BatchPolicy,
+        complete_fn: CompleteFn,
+        *,
+        first_token_fn: FirstTokenFn | None = None,
+        max_inflight_batches: int = 2,
+        require_first_token: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        _check_positive("max_inflight_batches", max_inflight_batches)
+        self.policy = policy
+        self._complete_fn = complete_fn
+        self._first_token_fn = first_token_fn
+        self._max_inflight = int(max_inflight_batches)
+        self._require_first_token = require_first_token
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._pending: deque[_Chunk] = deque()
+        self._head = 0  # consumed samples of _pending[0]
+        self._pending_count = 0
+        self._slots: dict[int, _Slot] = {}  # in-flight id -> (flight, position)
+        self._completing: dict[int, _Slot] = {}  # ids inside a running complete_fn
+        self._flights: dict[int, _Flight] = {}  # seq -> flight, oldest first
+        self._issued = 0
+        self._cut = 0
+        self._completed = 0
+        self._seq = 0
+        self._flush_upto = 0  # samples issued before the last flush()
+        self._closed = False
+        self._last_completion: float | None = None
+        self._warned_policy = False
+
+    # ------------------------------------------------------------------ producer side
+    def issue(self, ids: npt.ArrayLike, indices: npt.ArrayLike) -> None:
+        """Record issued samples (LoadGen issue callback). O(1) Python work per call."""
+        id_arr = _readonly(np.array(ids, dtype=np.uint64).reshape(-1))
+        idx_arr = _readonly(np.array(indices, dtype=np.int64).reshape(-1))
+        if id_arr.shape != idx_arr.shape:
+            raise ValueError(f"issue: {id_arr.shape[0]} ids but {idx_arr.shape[0]} indices")
+        n = int(id_arr.shape[0])
+        if n == 0:
+            return
+        with self._cond:
+            if self._closed:
+                raise DispatchError(f"issue after close ({n} samples)")
+            self._pending.append(_Chunk(id_arr, idx_arr, self._clock()))
+            self._pending_count += n
+            self._issued += n
+            self._cond.notify_all()
+
+    def flush(self) -> None:
+        """LoadGen flush_queries: cut everything issued so far without waiting."""
+        with self._cond:
+            self._flush_upto = self._issued
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """Stop accepting issues; waiting consumers wake, drain what is pending, get None."""
+        with self._cond:
+            if not self._closed and self._pending_count:
+                logger.info("dispatcher closed with %d samples pending", self._pending_count)
+            self._closed = True
+            self._cond.notify_all()
+
+    def wake(self) -> None:
+        """Make waiting consumers re-evaluate the policy (e.g. after a fake clock moved)."""
+        with self._cond:
+            self._cond.notify_all()
+
+    # ------------------------------------------------------------------ consumer side
+    def next_batch(self, timeout: float | None = None) -> Batch | None:
+        """Block until the policy cuts a batch and fewer than ``max_inflight_batches`` are in
+        flight. None on timeout (real seconds), or once closed with nothing pending. After
+        close the in-flight bound is waived so pending samples can be drained."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while True:
+                wait: float | None = None
+                if self._closed and not self._pending_count:
+                    return None
+                if self._pending_count and (
+                    self._closed or len(self._flights) < self._max_inflight
+                ):
+                    view = self._view()
+                    n = self.policy.decide(view)
+                    if n <= 0 and view.flushed:
+                        n = self._policy_refused()
+                    if n > 0:
+                        return self._cut_batch(min(n, self._pending_count))
+                    hint = self.policy.wait_hint_s(view)
+                    if hint is not None:
+                        wait = max(hint, _MIN_WAIT_S)
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return None
+                    wait = remaining if wait is None else min(wait, remaining)
+                self._cond.wait(wait)
+
+    def complete(self, ids: npt.ArrayLike, payloads: Payloads, n_tokens: NTokens = None) -> None:
+        """Complete in-flight ids (any subset, any order, any thread). Validates everything
+        first: on any bad id raises DispatchError and calls nothing. Then calls
+        ``complete_fn(ids, payloads, n_tokens=n_tokens)`` once. If complete_fn raises, the
+        ids stay in flight and the exception propagates."""
+        id_arr = np.asarray(ids, dtype=np.uint64).reshape(-1)
+        n = int(id_arr.shape[0])
+        _check_len("payloads", payloads, n)
+        if n_tokens is not None:
+            _check_len("n_tokens", n_tokens, n)
+        if n == 0:
+            return
+        id_list: list[int] = id_arr.tolist()
+        with self._cond:
+            slots = self._slots
+            entries = [slots.get(i) for i in id_list]
+            if None in entries or len(set(id_list)) != n:
+                raise DispatchError(self._explain_bad(id_list, entries))
+            taken = cast(list[_Slot], entries)
+            if self._require_first_token:
+                missing = [
+                    i for i, (f, p) in zip(id_list, taken, strict=True) if not f.first_token[p]
+                ]
+                if missing:
+                    raise DispatchError(f"complete before first_token for ids {_fmt(missing)}")
+            for i, slot in zip(id_list, taken, strict=True):
+                del slots[i]
+                self._completing[i] = slot
+        try:
+            self._complete_fn(id_arr, payloads, n_tokens=n_tokens)
+        except BaseException:
+            with self._cond:
+                for i, slot in zip(id_list, taken, strict=True):
+                    del self._completing[i]
+                    slots[i] = slot
+                self._cond.notify_all()
+            raise
+        with self._cond:
+            for i, (flight, pos) in zip(id_list, taken, strict=True):
+                del self._completing[i]
+                flight.done[pos] = True
+                flight.remaining -= 1
+                if flight.remaining == 0:
+                    del self._flights[flight.batch.seq]
+            self._completed += n
+            self._last_completion = self._clock()
+            self._cond.notify_all()
+
+    def complete_batch(self, batch: Batch, payloads: Payloads, n_tokens: NTokens = None) -> None:
+        """Complete every sample of ``batch`` (payloads in batch order)."""
+        self.complete(batch.ids, payloads, n_tokens=n_tokens)
+
+    def first_token(self, query_id: int, payload: Any) -> None:
+        """Report an in-flight id's first token (once per id, before its completion)."""
+        qid = int(query_id)
+        with self._cond:
+            slot = self._slots.get(qid)
+            if slot is None:
+                reason = self._reason(qid, self._pending_ids())
+                raise DispatchError(f"first_token for id {qid}: {reason}")
+            flight, pos = slot
+            if flight.first_token[pos]:
+                raise DispatchError(f"first_token called twice for id {qid}")
+            if self._first_token_fn is not None:
+                self._first_token_fn(qid, payload)
+            flight.first_token[pos] = True
+
+    # ------------------------------------------------------------------ monitoring
+    def snapshot(self) -> DispatchStats:
+        with self._cond:
+            oldest: list[int] = []
+            want = OUTSTANDING_REPORT_LIMIT
+            for flight in self._flights.values():
+                if len(oldest) >= want:
+                    break
+                pos = np.flatnonzero(~flight.done)[: want - len(oldest)]
+                oldest.extend(flight.batch.ids[pos].tolist())
+            if len(oldest) < want:
+                oldest.extend(self._gather(want - len(oldest))[0].tolist())
+            return DispatchStats(
+                issued=self._issued,
+                completed=self._completed,
+                pending=self._pending_count,
+                inflight_samples=self._cut - self._completed,
+                inflight_batches=len(self._flights),
+                batches_cut=self._seq,
+                oldest_outstanding_ids=tuple(oldest),
+                oldest_pending_wait_s=self._oldest_wait(),
+                last_completion_time=self._last_completion,
+                closed=self._closed,
+            )
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """True once every issued sample is completed (False on timeout, real seconds)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._completed == self._issued, timeout)
+
+    # ------------------------------------------------------------------ internals
+    def _oldest_wait(self) -> float:
+        if not self._pending_count:
+            return 0.0
+        return max(0.0, self._clock() - self._pending[0].issue_time)
+
+    def _view(self) -> PendingView:
+        flushed = self._closed or self._cut < self._flush_upto
+        return PendingView(
+            self._pending_count, self._oldest_wait(), flushed, lambda k: self._gather(k)[1]
+        )
+
+    def _policy_refused(self) -> int:
+        if not self._warned_policy:
+            logger.warning("policy %r returned 0 while flushed; cutting 1 sample", self.policy)
+            self._warned_policy = True
+        return 1
+
+    def _gather(self, n: int) -> tuple[IdArray, IndexArray, int, int]:
+        """First n pending samples without consuming them: (ids, indices, pops, new_head)."""
+        id_parts: list[IdArray] = []
+        idx_parts: list[IndexArray] = []
+        head, pops, need = self._head, 0, min(n, self._pending_count)
+        for chunk in self._pending:
+            if need <= 0:
+                break
+            take = min(need, int(chunk.ids.shape[0]) - head)
+            id_parts.append(chunk.ids[head : head + take])
+            idx_parts.append(chunk.indices[head : head + take])
+            need -= take
+            if head + take == chunk.ids.shape[0]:
+                head, pops = 0, pops + 1
+            else:
+                head += take
+        if not id_parts:
+            return np.empty(0, np.uint64), np.empty(0, np.int64), 0, self._head
+        if len(id_parts) == 1:
+            return id_parts[0], idx_parts[0], pops, head
+        ids = _readonly(np.concatenate(id_parts))
+        return ids, _readonly(np.concatenate(idx_parts)), pops, head
+
+    def _cut_batch(self, n: int) -> Batch:
+        ids, indices, pops, head = self._gather(n)
+        id_list: list[int] = ids.tolist()
+        fresh = set(id_list)
+        if (
+            len(fresh) != n
+            or not fresh.isdisjoint(self._slots)
+            or not fresh.isdisjoint(self._completing)
+        ):
+            dup = sorted(i for i in fresh if i in self._slots or i in self._completing)
+            raise DispatchError(
+                f"duplicate outstanding query ids in issued samples {_fmt(dup)} "
+                f"({n - len(fresh)} repeated within the batch)"
+            )
+        for _ in range(pops):
+            self._pending.popleft()
+        self._head = head
+        self._pending_count -= n
+        self._cut += n
+        batch = Batch(self._seq, ids, indices, self._clock())
+        self._seq += 1
+        flight = _Flight(batch)
+        self._flights[batch.seq] = flight
+        self._slots.update(zip(id_list, zip([flight] * n, range(n), strict=True), strict=True))
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("cut batch %d: %d samples, %d pending", batch.seq, n, self._pending_count)
+        return batch
+
+    def _pending_ids(self) -> set[int]:
+        return set(self._gather(self._pending_count)[0].tolist())
+
+    def _reason(self, qid: int, pending_ids: set[int]) -> str:
+        """Why ``qid`` is not an in-flight id (error path only)."""
+        if qid in self._completing:
+            return "being completed by another call"
+        if qid in pending_ids:
+            return "not yet cut into a batch"
+        return "unknown or already completed"
+
+    def _explain_bad(self, id_list: list[int], entries: Sequence[_Slot | None]) -> str:
+        pending_ids = self._pending_ids()
+        reasons: dict[str, list[int]] = {}
+        seen: set[int] = set()
+        for i, slot in zip(id_list, entries, strict=True):
+            if i in seen:
+                reason = "repeated within the call"
+            elif slot is not None:
+                seen.add(i)
+                continue
+            else:
+                reason = self._reason(i, pending_ids)
+            seen.add(i)
+            reasons.setdefault(reason, []).append(i)
+        parts = [f"{reason}: {_fmt(ids)}" for reason, ids in reasons.items()]
+        return f"complete of {len(id_list)} ids rejected, nothing completed; " + "; ".join(parts)
+
+
+def _check_len(name: str, value: Any, n: int) -> None:
+    try:
+        got = len(value)
+    except TypeError:
+        raise ValueError(f"{name} must have one entry per id ({n}), got {type(value)!r}") from None
+    if got != n:
+        raise ValueError(f"{name} has {got} entries for {n} ids")
+
+
+def _fmt(ids: Sequence[int], limit: int = 16) -> str:
+    shown = ", ".join(str(i) for i in ids[:limit])
+    more = f", ... (+{len(ids) - limit})" if len(ids) > limit else ""
+    return f"[{shown}{more}]"

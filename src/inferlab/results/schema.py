@@ -1,0 +1,125 @@
+"""result.json: schema version and the sections computed from a finished run.
+
+Schema (version 1) — every run directory's result.json has these top-level keys:
+schema_version, status (ok | invalid | failed | interrupted), inferlab_version, run_dir,
+started_at, finished_at, benchmark, scenario, mode, config (the resolved RunConfig), round,
+dataset, model, backend, calibration, environment, loadgen (version, user_conf, keys with
+provenance, audit_config, audit_applied, trace_kept, effective, seeds, errors, warnings),
+result (official_field, value, unit, validity, invalid_reasons, constraints, counts),
+accuracy, flags, timings, and the reserved telemetry, system (filled by later versions), error.
+docs/results-schema.md describes each field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from inferlab.config.run_config import RunConfig
+from inferlab.core.errors import InferlabError
+from inferlab.core.spec import BenchmarkSpec
+from inferlab.results.store import atomic_write_text
+
+SCHEMA_VERSION = 1
+
+
+def accuracy_section(
+    cfg: RunConfig, p: dict[str, Any], run_dir: Path, result: dict[str, Any]
+) -> dict[str, Any]:
+    spec: BenchmarkSpec = p["spec"]
+    dataset = p["dataset"]
+    variant = p["variant"]
+    log_path = run_dir / "mlperf_log_accuracy.json"
+    if not log_path.is_file():
+        raise InferlabError("LoadGen wrote no mlperf_log_accuracy.json", "see worker.log")
+    if dataset.synthetic and hasattr(dataset, "write_val_map"):
+        dataset.write_val_map(run_dir / "val_map.txt")
+    evaluation = p["task"].evaluate(log_path, dataset, variant, run_dir)
+    atomic_write_text(run_dir / "accuracy.txt", evaluation.accuracy_txt)
+
+    synthetic = bool(dataset.synthetic)
+    model = result.get("model") or {}
+    random_weights = bool(model.get("random_weights", True))
+    subset = bool(dataset.describe().get("subset"))
+    round_ = result.get("round") or sorted(spec.targets)[-1]
+    targets = {t.metric: t for t in spec.targets_for(round_)}
+    metrics = []
+    for mv in evaluation.values:
+        entry: dict[str, Any] = {"metric": mv.metric, "value": mv.value, "unit": mv.unit}
+        t = targets.get(mv.metric)
+        if t is not None and not synthetic and not random_weights:
+            entry.update(
+                reference=t.reference,
+                threshold=t.threshold,
+                upper_limit=t.upper_limit,
+                percent_of_reference=round(100.0 * mv.value / t.reference, 3),
+                passed=t.check(mv.value),
+            )
+        metrics.append(entry)
+    if synthetic:
+        status = "n/a-synthetic"
+        note = "accuracy: N/A (synthetic data): the value only checks the pipeline"
+    elif random_weights:
+        status = "measured-random-weights"
+        note = "random weights: no target applies"
+    else:
+        passed = all(m.get("passed", False) for m in metrics if "passed" in m)
+        status = "pass" if passed else "fail"
+        note = "subset of the dataset: not a reference-accuracy claim" if subset else ""
+    unique = int(evaluation.details.get("total", 0))
+    return {
+        "status": status,
+        "note": note,
+        "metrics": metrics,
+        "round": round_,
+        "expected_for_checkpoint": variant.expected_accuracy,
+        "accuracy_txt": "accuracy.txt",
+        "payload": {"dtype": variant.output_dtype, "layout": variant.output_layout},
+        "log": {
+            "file": "mlperf_log_accuracy.json",
+            "unique_samples": unique,
+            "duplicates": int(evaluation.details.get("duplicates", 0)),
+            "complete": unique == dataset.total_count,
+        },
+        "val_map": "val_map.txt" if synthetic else None,
+        "details": evaluation.details,
+    }
+
+
+def flags_section(cfg: RunConfig, spec: BenchmarkSpec, result: dict[str, Any]) -> dict[str, Any]:
+    ds = result.get("dataset") or {}
+    model = result.get("model") or {}
+    synthetic = bool(ds.get("synthetic"))
+    random_weights = bool(model.get("random_weights", cfg.backend == "null"))
+    subset = bool(ds.get("subset"))
+    reasons: list[str] = []
+    if synthetic:
+        reasons.append("synthetic data")
+    if random_weights:
+        reasons.append("random weights" if cfg.backend != "null" else "null backend")
+    if cfg.quick:
+        reasons.append("quick mode")
+    if subset:
+        reasons.append(f"subset of the dataset ({ds.get('total_count')} samples)")
+    keys = (result.get("loadgen") or {}).get("keys") or {}
+    for key, meta in keys.items():
+        if meta["source"] in ("--set", "user.conf") and key in (
+            "min_duration",
+            "min_query_count",
+            "performance_sample_count_override",
+            "max_duration",
+            "max_query_count",
+        ):
+            reasons.append(f"{key} set by {meta['source']}")
+    if cfg.trace:
+        pass  # the trace does not affect submittability
+    if (result.get("loadgen") or {}).get("errors"):
+        reasons.append("LoadGen logged errors")
+    return {
+        "synthetic": synthetic,
+        "random_weights": random_weights,
+        "quick": cfg.quick,
+        "subset": subset,
+        "submittable": not reasons,
+        "not_submittable_because": reasons,
+    }

@@ -1,0 +1,53 @@
+"""Run directories (exclusive mkdir, never reused) and atomic file writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write text to path atomically: a temp file in the same directory, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def create_run_dir(root: Path, benchmark: str, scenario: str, mode: str) -> Path:
+    """Create a fresh run directory with an exclusive mkdir; two runs never share one."""
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    for _ in range(100):
+        unique = secrets.token_hex(3)
+        path = root / f"{stamp}_{benchmark}_{scenario}_{mode}_{unique}"
+        try:
+            path.mkdir()  # exclusive: fails if it exists
+        except FileExistsError:
+            continue
+        return path
+    raise RuntimeError(f"could not create a unique run directory under {root}")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

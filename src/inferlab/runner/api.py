@@ -1,0 +1,281 @@
+"""run(RunConfig) -> result dict: the composition root used by the CLI and the Python API."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from inferlab import __version__
+from inferlab.config.run_config import RunConfig
+from inferlab.core import registry
+from inferlab.core.errors import ConfigError, InferlabError, UnsupportedError
+from inferlab.core.rounds import round_for_seeds, round_for_version
+from inferlab.core.spec import OFFICIAL_FIELD, BenchmarkSpec, Mode, Scenario
+from inferlab.core.task import BenchmarkTask
+from inferlab.loadgen.settings import ComposedConf, Layer, compose, parse_user_conf
+from inferlab.results import environment
+from inferlab.results.schema import SCHEMA_VERSION, accuracy_section, flags_section
+from inferlab.results.store import atomic_write_json, atomic_write_text, create_run_dir, now_iso
+from inferlab.runner.calibration import loadgen_hints
+from inferlab.runner.supervisor import RunInterrupted, describe_failure, job_for, run_worker
+
+log = logging.getLogger(__name__)
+
+NULL_BATCH = 256
+
+
+def _installed_loadgen() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mlcommons-loadgen")
+    except PackageNotFoundError as exc:
+        raise ConfigError(
+            "mlcommons-loadgen is not installed", "pip install mlcommons-loadgen"
+        ) from exc
+
+
+def prepare(cfg: RunConfig) -> dict[str, Any]:
+    """Everything that can fail on bad input, before a run directory exists."""
+    spec = registry.get(cfg.benchmark)
+    scenario = Scenario.parse(cfg.scenario)
+    if scenario not in spec.scenarios:
+        raise UnsupportedError(
+            f"{spec.id} has no {scenario.value} scenario",
+            f"use one of {', '.join(s.value for s in spec.scenarios)}",
+        )
+    variant = spec.variant(cfg.variant, cfg.backend)
+    task: BenchmarkTask = registry.resolve(spec.task)
+    dataset_path = task.resolve_dataset_path(cfg.data_dir, cfg.dataset_path)
+    model_path = (
+        task.resolve_model_path(cfg.data_dir, cfg.model_path) if cfg.backend != "null" else None
+    )
+    dataset = task.make_dataset(  # type: ignore[call-arg]
+        dataset_path,
+        count=cfg.count,
+        seed=cfg.seed,
+        cache_dir=None,
+        variant=variant,
+        decoder=cfg.decoder,
+        synthetic_count=cfg.synthetic_count,
+    )
+    user_values = (
+        parse_user_conf(cfg.user_conf, spec.loadgen_name, scenario.value) if cfg.user_conf else {}
+    )
+    if cfg.audit_config is not None and not cfg.audit_config.is_file():
+        raise ConfigError(f"audit config {cfg.audit_config} does not exist", "check the path")
+    lg_version = _installed_loadgen()
+    return {
+        "spec": spec,
+        "scenario": scenario,
+        "variant": variant,
+        "task": task,
+        "dataset": dataset,
+        "dataset_path": dataset_path,
+        "model_path": model_path,
+        "user_values": user_values,
+        "loadgen_version": lg_version,
+        "round": cfg.round or round_for_version(lg_version),
+    }
+
+
+def loadgen_layers(
+    cfg: RunConfig,
+    spec: BenchmarkSpec,
+    scenario: Scenario,
+    total: int,
+    calibration: dict[str, Any] | None,
+    user_values: dict[str, float],
+) -> list[Layer]:
+    layers: list[Layer] = []
+    if calibration:
+        hints, notes = loadgen_hints(calibration, scenario.value, cfg.server_qps_fraction)
+        layers.append(Layer("calibration", hints, notes))
+    if cfg.quick:
+        q = spec.quick[scenario]
+        layers.append(
+            Layer(
+                "quick",
+                {"min_query_count": q.min_query_count, "min_duration": q.min_duration_ms},
+                {
+                    "min_query_count": "quick mode (docs/quick-mode.md)",
+                    "min_duration": "quick mode (docs/quick-mode.md)",
+                },
+            )
+        )
+    if total < spec.performance_sample_count:
+        layers.append(
+            Layer(
+                "harness",
+                {"performance_sample_count_override": total},
+                {
+                    "performance_sample_count_override": (
+                        f"QSL has {total} samples, fewer than the benchmark's "
+                        f"{spec.performance_sample_count}"
+                    )
+                },
+            )
+        )
+    if user_values:
+        layers.append(Layer("user.conf", user_values))
+    if cfg.loadgen:
+        layers.append(Layer("--set", dict(cfg.loadgen)))
+    return layers
+
+
+def run(cfg: RunConfig) -> dict[str, Any]:
+    """Run one benchmark/scenario/mode; returns the stored result.json content."""
+    t0 = time.perf_counter()
+    p = prepare(cfg)
+    spec: BenchmarkSpec = p["spec"]
+    scenario: Scenario = p["scenario"]
+    dataset = p["dataset"]
+    batch_size = cfg.batch_size or (NULL_BATCH if cfg.backend == "null" else spec.default_batch)
+    started = now_iso()
+    run_dir = create_run_dir(cfg.out, spec.id, scenario.value, cfg.mode).resolve()
+    log.info("run directory: %s", run_dir)
+    composed: dict[str, ComposedConf] = {}
+    audit_path: Path | None = None
+
+    def write_conf(ready: dict[str, Any]) -> dict[str, Any]:
+        nonlocal audit_path
+        layers = loadgen_layers(
+            cfg, spec, scenario, dataset.total_count, ready.get("calibration"), p["user_values"]
+        )
+        conf = compose(spec.loadgen_name, scenario.value, layers)
+        composed["conf"] = conf
+        atomic_write_text(run_dir / "user.conf", conf.render())
+        if cfg.audit_config is not None:
+            audit_path = run_dir / "audit.config"
+            shutil.copyfile(cfg.audit_config, audit_path)
+        return {
+            "user_conf": str(run_dir / "user.conf"),
+            "audit_config": str(audit_path) if audit_path else None,
+        }
+
+    paths = {"dataset": p["dataset_path"], "model": p["model_path"]}
+    job = job_for(cfg, paths, batch_size)
+    out = run_worker(run_dir, job, write_conf, watchdog_s=cfg.watchdog_s)
+
+    result: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "status": "running",
+        "inferlab_version": __version__,
+        "run_dir": str(run_dir),
+        "started_at": started,
+        "finished_at": None,
+        "benchmark": {
+            "id": spec.id,
+            "loadgen_name": spec.loadgen_name,
+            "checker_name": spec.checker_name,
+            "variant": p["variant"].__dict__,
+        },
+        "scenario": scenario.value,
+        "mode": cfg.mode,
+        "config": cfg.model_dump(mode="json"),
+        "round": p["round"],
+        "dataset": dataset.describe(),
+        "model": (out.ready or {}).get("model"),
+        "backend": (out.ready or {}).get("backend"),
+        "calibration": (out.ready or {}).get("calibration"),
+        "environment": environment.capture(),
+        "loadgen": {
+            "version": p["loadgen_version"],
+            "user_conf": "user.conf" if composed else None,
+            "keys": composed["conf"].provenance() if composed else {},
+            "audit_config": str(cfg.audit_config) if cfg.audit_config else None,
+            "audit_applied": False,
+            "trace_kept": bool(cfg.trace),
+        },
+        "result": None,
+        "accuracy": None,
+        "flags": None,
+        "timings": dict(out.timings),
+        "telemetry": None,
+        "system": None,
+        "error": None,
+    }
+    if (out.ready or {}).get("timings"):
+        result["timings"].update(out.ready["timings"])  # type: ignore[index]
+    if out.done and out.done.get("timings"):
+        result["timings"].update(out.done["timings"])
+
+    try:
+        if out.interrupted:
+            result["status"] = "interrupted"
+            result["error"] = {"kind": "interrupted", "message": "stopped by Ctrl-C"}
+        elif out.done is None:
+            kind, message = describe_failure(out)
+            result["status"] = "failed"
+            result["error"] = {"kind": kind, "message": message}
+        else:
+            _finish(result, cfg, p, run_dir)
+    except InferlabError as exc:
+        result["status"] = "failed"
+        result["error"] = {"kind": type(exc).__name__, "message": str(exc)}
+    result["flags"] = flags_section(cfg, spec, result)
+    result["finished_at"] = now_iso()
+    result["timings"]["total_s"] = round(time.perf_counter() - t0, 3)
+    atomic_write_json(run_dir / "result.json", result)  # written last: marks the run complete
+    if out.interrupted:
+        raise RunInterrupted(f"run interrupted; partial outputs kept in {run_dir}")
+    return result
+
+
+def _finish(result: dict[str, Any], cfg: RunConfig, p: dict[str, Any], run_dir: Path) -> None:
+    from inferlab.loadgen.logs import outcome, parse_detail, parse_summary
+
+    trace = run_dir / "mlperf_log_trace.json"
+    if not cfg.trace and trace.is_file() and trace.stat().st_size == 0:
+        trace.unlink()  # LoadGen creates the file even with the trace disabled
+    detail_path = run_dir / "mlperf_log_detail.txt"
+    summary_path = run_dir / "mlperf_log_summary.txt"
+    if not detail_path.is_file():
+        raise InferlabError("LoadGen wrote no mlperf_log_detail.txt", "see worker.log")
+    detail = parse_detail(detail_path)
+    summary = parse_summary(summary_path) if summary_path.is_file() else None
+    oc = outcome(detail, summary)
+    seeds = [
+        oc.seeds.get(k) for k in ("qsl_rng_seed", "sample_index_rng_seed", "schedule_rng_seed")
+    ]
+    seed_round = round_for_seeds(*seeds) if None not in seeds else None  # type: ignore[arg-type]
+    if seed_round and not cfg.round:
+        result["round"] = seed_round
+    field, unit, div = OFFICIAL_FIELD[p["scenario"]]
+    value = detail.values.get(field) if oc.result is not None else None
+    audit_applied = any("Audit Config" in w for w in detail.warnings)
+    result["loadgen"]["audit_applied"] = audit_applied
+    result["loadgen"]["effective"] = oc.effective
+    result["loadgen"]["seeds"] = {**oc.seeds, "round": seed_round}
+    result["loadgen"]["errors"] = detail.errors
+    result["loadgen"]["warnings"] = detail.warnings
+    result["result"] = {
+        "official_field": field,
+        "value": (value / div) if isinstance(value, int | float) else None,
+        "unit": unit,
+        "raw_value": value,
+        "validity": oc.validity,
+        "invalid_reasons": oc.invalid_reasons,
+        "loadgen_reason": oc.loadgen_reason,
+        "early_stopping": oc.early_stopping,
+        "constraints": oc.constraints,
+        "counts": {
+            "queries": oc.query_count,
+            "samples": oc.sample_count,
+            "duration_s": oc.duration_s,
+        },
+    }
+    if cfg.mode == Mode.ACCURACY.value:
+        t = time.perf_counter()
+        result["accuracy"] = accuracy_section(cfg, p, run_dir, result)
+        result["timings"]["accuracy_eval_s"] = round(time.perf_counter() - t, 3)
+        result["status"] = "ok" if not detail.errors else "failed"
+        if detail.errors:
+            result["error"] = {"kind": "loadgen", "message": "; ".join(detail.errors[:3])}
+    else:
+        result["status"] = {"VALID": "ok", "INVALID": "invalid"}.get(oc.validity or "", "failed")
+        if detail.errors:
+            result["error"] = {"kind": "loadgen", "message": "; ".join(detail.errors[:3])}

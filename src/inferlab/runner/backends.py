@@ -1,0 +1,37 @@
+"""Composition of a backend for a run (the one place that branches on the backend's name)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from inferlab.config.run_config import RunConfig
+from inferlab.core.backend import Backend
+from inferlab.core.spec import BenchmarkSpec, Variant
+from inferlab.core.task import BenchmarkTask, ModelFacts
+
+
+def build_backend(
+    cfg: RunConfig,
+    spec: BenchmarkSpec,
+    variant: Variant,
+    task: BenchmarkTask,
+    model_path: Path | None,
+    batch_size: int,
+) -> tuple[Backend, ModelFacts]:
+    if cfg.backend == "null":
+        from inferlab.backends.null.backend import NullBackend
+
+        null = NullBackend(output_shape=task.null_output_shape(variant), max_batch=batch_size)
+        return null, ModelFacts(random_weights=True, extra={"null_backend": True})
+    if cfg.backend == "torch":
+        from inferlab.backends.torch.backend import TorchBackend
+        from inferlab.backends.torch.config import TorchBackendConfig
+
+        tcfg = TorchBackendConfig(
+            device=cfg.device, dtype=cfg.dtype, max_batch=batch_size, threads=cfg.threads
+        )
+        tcfg_check: Any = tcfg  # validated by the backend itself
+        model, facts = task.build_model(variant, model_path, seed=cfg.seed)
+        return TorchBackend(model, tcfg_check, random_weights=facts.random_weights), facts
+    raise AssertionError(cfg.backend)

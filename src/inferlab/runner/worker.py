@@ -1,0 +1,254 @@
+"""One worker process per LoadGen test (architecture convention 10).
+
+Started by the supervisor with the run directory as its working directory:
+    python -m inferlab.runner.worker JOB_JSON CHANNEL_FD
+It builds dataset and backend, calibrates, reports "ready", waits for "start" (the supervisor
+has written user.conf by then), runs the LoadGen test, reports "done".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inferlab.config.run_config import RunConfig
+from inferlab.core import registry
+from inferlab.core.errors import InferlabError
+from inferlab.core.task import BenchmarkTask
+from inferlab.runner.protocol import Channel
+
+log = logging.getLogger("inferlab.worker")
+
+
+class Pipeline:
+    """gather -> predict -> postprocess, the SUT's whole per-batch path."""
+
+    def __init__(self, dataset: Any, backend: Any, task: BenchmarkTask, variant: Any) -> None:
+        self.dataset = dataset
+        self.backend = backend
+        self.task = task
+        self.variant = variant
+        self.needs_inputs = backend.capabilities.needs_inputs
+
+    def run_batch(self, indices: np.ndarray) -> np.ndarray:
+        if self.needs_inputs:
+            inputs = self.dataset.get_batch(indices)
+        else:
+            inputs = np.empty((len(indices), 0), dtype=np.float32)
+        outputs = self.backend.predict(inputs)
+        return self.task.postprocess(outputs, self.variant)
+
+    def load(self, indices: Any) -> None:
+        if self.needs_inputs:
+            self.dataset.load(indices)
+
+    def guarded(self, fn: Any, report: Any) -> Any:
+        """Wrap a LoadGen callback: an exception there must end the worker, not vanish."""
+
+        def call(*args: Any) -> Any:
+            try:
+                return fn(*args)
+            except BaseException as exc:
+                report(exc)
+                raise
+
+        return call
+
+    def unload(self, indices: Any) -> None:
+        if self.needs_inputs:
+            self.dataset.unload(indices)
+
+
+def _heartbeat(chan: Channel, dispatcher: Any, stop: threading.Event, lock: threading.Lock) -> None:
+    while not stop.wait(1.0):
+        snap = dispatcher.snapshot()
+        msg = {
+            "event": "heartbeat",
+            "issued": snap.issued,
+            "completed": snap.completed,
+            "outstanding": snap.issued - snap.completed,
+            "oldest_outstanding_ids": list(snap.oldest_outstanding_ids),
+            "since_last_completion_s": (
+                None
+                if snap.last_completion_time is None
+                else round(time.monotonic() - snap.last_completion_time, 3)
+            ),
+        }
+        with lock:
+            try:
+                chan.send(msg)
+            except OSError:
+                return
+
+
+def _fatal(chan: Channel, lock: threading.Lock, exc: BaseException) -> None:
+    """Report an error from a callback thread and end the process (LoadGen cannot be resumed)."""
+    if isinstance(exc, InferlabError):
+        msg = {"event": "error", "kind": type(exc).__name__, "message": exc.message, "fix": exc.fix}
+    else:
+        log.error("SUT failure:\n%s", "".join(traceback.format_exception(exc)))
+        msg = {
+            "event": "error",
+            "kind": "RunFailed",
+            "message": f"the SUT failed: {exc!r}",
+            "fix": "see worker.log in the run directory",
+        }
+    with lock:
+        try:
+            chan.send(msg)
+        except OSError:
+            pass
+    logging.shutdown()
+    os._exit(2 if isinstance(exc, InferlabError) else 1)
+
+
+def work(job: dict[str, Any], chan: Channel) -> None:
+    from inferlab.loadgen.adapter import BatchLoop, TestSpec, complete_to_loadgen, run_test
+    from inferlab.loadgen.dispatch import Dispatcher, FixedBatch
+    from inferlab.runner.backends import build_backend
+    from inferlab.runner.calibration import measure
+
+    t_start = time.perf_counter()
+    cfg = RunConfig.model_validate(job["config"])
+    spec = registry.get(cfg.benchmark)
+    variant = spec.variant(cfg.variant, cfg.backend)
+    task: BenchmarkTask = registry.resolve(spec.task)
+    dataset_path = Path(job["dataset_path"]) if job.get("dataset_path") else None
+    model_path = Path(job["model_path"]) if job.get("model_path") else None
+    cache_dir = Path(job["cache_dir"]) if job.get("cache_dir") else None
+    batch_size = int(job["batch_size"])
+
+    dataset = task.make_dataset(  # type: ignore[call-arg]
+        dataset_path,
+        count=cfg.count,
+        seed=cfg.seed,
+        cache_dir=cache_dir,
+        variant=variant,
+        decoder=cfg.decoder,
+        synthetic_count=cfg.synthetic_count,
+    )
+    backend, facts = build_backend(cfg, spec, variant, task, model_path, batch_size)
+    pipeline = Pipeline(dataset, backend, task, variant)
+    t_built = time.perf_counter()
+
+    calibration = None
+    if job.get("calibrate"):
+        n = min(dataset.total_count, max(batch_size, 8))
+        idx = list(range(n))
+        pipeline.load(idx)
+        calibration = measure(
+            pipeline.run_batch, scenario=cfg.scenario, available=n, batch_size=batch_size
+        )
+        pipeline.unload(idx)
+    chan.send(
+        {
+            "event": "ready",
+            "calibration": calibration,
+            "backend": backend.describe(),
+            "capabilities": backend.capabilities.__dict__,
+            "model": facts.__dict__,
+            "timings": {
+                "build_s": round(t_built - t_start, 3),
+                "calibration_s": round(time.perf_counter() - t_built, 3),
+            },
+        }
+    )
+    msg = chan.recv()
+    if not msg or msg.get("cmd") != "start":
+        raise InferlabError("the supervisor did not send 'start'", "rerun")
+
+    send_lock = threading.Lock()
+    dispatcher = Dispatcher(
+        FixedBatch(batch_size), complete_to_loadgen, max_inflight_batches=cfg.max_inflight_batches
+    )
+    loop = BatchLoop(
+        dispatcher, pipeline.run_batch, threads=1, on_error=lambda e: _fatal(chan, send_lock, e)
+    )
+    stop = threading.Event()
+    hb = threading.Thread(target=_heartbeat, args=(chan, dispatcher, stop, send_lock), daemon=True)
+    test = TestSpec(
+        user_conf=Path(msg["user_conf"]),
+        model=spec.loadgen_name,
+        scenario=cfg.scenario,
+        mode=cfg.mode,
+        out_dir=Path.cwd(),
+        total_count=dataset.total_count,
+        performance_count=min(spec.performance_sample_count, dataset.total_count),
+        audit_config=Path(msg["audit_config"]) if msg.get("audit_config") else None,
+        trace=cfg.trace,
+    )
+
+    def report(exc: BaseException) -> None:
+        _fatal(chan, send_lock, exc)
+
+    loop.start()
+    hb.start()
+    t_lg = time.perf_counter()
+    run_test(
+        test,
+        load=pipeline.guarded(pipeline.load, report),
+        unload=pipeline.guarded(pipeline.unload, report),
+        dispatcher=dispatcher,
+    )
+    t_done = time.perf_counter()
+    stop.set()
+    loop.stop()
+    backend.close()
+    with send_lock:
+        chan.send(
+            {
+                "event": "done",
+                "snapshot": {
+                    k: v
+                    for k, v in asdict(dispatcher.snapshot()).items()
+                    if k != "oldest_outstanding_ids"
+                },
+                "timings": {"loadgen_s": round(t_done - t_lg, 3)},
+            }
+        )
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    job = json.loads(Path(argv[1]).read_text())
+    chan = Channel(socket.socket(fileno=int(argv[2])))
+    try:
+        work(job, chan)
+    except InferlabError as exc:
+        log.error("%s", exc)
+        chan.send(
+            {"event": "error", "kind": type(exc).__name__, "message": exc.message, "fix": exc.fix}
+        )
+        return 2
+    except BaseException as exc:  # report everything, the supervisor decides
+        log.error("worker failed:\n%s", traceback.format_exc())
+        chan.send(
+            {
+                "event": "error",
+                "kind": "internal",
+                "message": f"{type(exc).__name__}: {exc}",
+                "fix": "see worker.log in the run directory",
+            }
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    code = main(sys.argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # skip interpreter teardown (LoadGen/torch threads)

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from inferlab.config import build_config
+from inferlab.loadgen.accuracy_log import iter_entries
+from inferlab.runner.api import run
+
+
+def run_cfg(tmp_path: Path, sets: list[str], **flags: Any) -> dict[str, Any]:
+    cfg = build_config(flags={"out": tmp_path / "runs", **flags}, sets=sets, environ={})
+    result = run(cfg)
+    stored = json.loads((Path(result["run_dir"]) / "result.json").read_text())
+    assert stored == json.loads(json.dumps(result, default=str))
+    return result
+
+
+def logged_indices(run_dir: Path) -> list[int]:
+    return [e.qsl_idx for e in iter_entries(run_dir / "mlperf_log_accuracy.json")]
+
+
+def detail_errors(run_dir: Path) -> list[str]:
+    out = []
+    for line in (run_dir / "mlperf_log_detail.txt").read_text().splitlines():
+        if '"is_error": true' in line:
+            out.append(line)
+    return out

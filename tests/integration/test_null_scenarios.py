@@ -1,0 +1,73 @@
+"""Every scenario x mode through the real LoadGen with the null backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration.helpers import detail_errors, logged_indices, run_cfg
+
+N = 64
+N_ACC = 60  # not a multiple of 8: MultiStream pads
+
+PERF_SETTINGS = {
+    "Offline": ["loadgen.min_duration=0", "loadgen.min_query_count=100", "loadgen.target_qps=1000"],
+    "SingleStream": ["loadgen.min_duration=0", "loadgen.min_query_count=100"],
+    "MultiStream": ["loadgen.min_duration=0", "loadgen.min_query_count=662"],
+    "Server": ["loadgen.min_duration=0", "loadgen.min_query_count=600", "loadgen.target_qps=1000"],
+}
+EXPECTED_SAMPLES = {"Offline": 100, "SingleStream": 100, "MultiStream": 662 * 8, "Server": 600}
+
+
+@pytest.mark.parametrize("scenario", list(PERF_SETTINGS))
+def test_null_performance(tmp_path: Path, scenario: str) -> None:
+    res = run_cfg(
+        tmp_path,
+        PERF_SETTINGS[scenario],
+        benchmark="resnet50",
+        backend="null",
+        scenario=scenario,
+        count=N,
+        calibrate=False,
+    )
+    assert res["status"] == "ok", res.get("error") or res["result"]
+    r = res["result"]
+    assert r["validity"] == "VALID"
+    assert r["value"] is not None and r["value"] > 0
+    assert r["counts"]["samples"] == EXPECTED_SAMPLES[scenario]
+    eff = res["loadgen"]["effective"]
+    assert eff["effective_performance_sample_count"] == N  # QSL smaller than 1024
+    assert res["loadgen"]["keys"]["performance_sample_count_override"]["source"] == "harness"
+    assert res["flags"]["synthetic"] and not res["flags"]["submittable"]
+    run_dir = Path(res["run_dir"])
+    assert (run_dir / "user.conf").read_text().count(f"resnet50.{scenario}.") >= 3
+    assert detail_errors(run_dir) == []
+
+
+@pytest.mark.parametrize("scenario", list(PERF_SETTINGS))
+def test_null_accuracy_covers_every_sample(tmp_path: Path, scenario: str) -> None:
+    sets = ["loadgen.target_qps=2000"] if scenario == "Server" else []
+    res = run_cfg(
+        tmp_path,
+        sets,
+        benchmark="resnet50",
+        backend="null",
+        scenario=scenario,
+        mode="accuracy",
+        count=N_ACC,
+        calibrate=False,
+    )
+    assert res["status"] == "ok", res.get("error")
+    run_dir = Path(res["run_dir"])
+    idx = logged_indices(run_dir)
+    assert sorted(set(idx)) == list(range(N_ACC))
+    if scenario == "MultiStream":
+        assert len(idx) > N_ACC  # LoadGen pads the set to whole 8-sample queries
+        assert res["accuracy"]["log"]["duplicates"] == len(idx) - N_ACC
+    assert detail_errors(run_dir) == []
+    acc = res["accuracy"]
+    assert acc["status"] == "n/a-synthetic"
+    assert acc["log"]["complete"] and acc["log"]["unique_samples"] == N_ACC
+    assert (run_dir / "val_map.txt").is_file()
+    assert (run_dir / "accuracy.txt").read_text().startswith("accuracy=")

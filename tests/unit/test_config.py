@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from inferlab.config import RunConfig, build_config, parse_set
+from inferlab.core.errors import ConfigError
+
+
+def test_precedence_defaults_yaml_flags_set(tmp_path: Path) -> None:
+    y = tmp_path / "c.yaml"
+    y.write_text("scenario: Server\ndtype: bf16\ncount: 10\nloadgen:\n  min_duration: 5\n")
+    cfg = build_config(
+        yaml_path=y,
+        flags={"dtype": "fp16", "scenario": None},
+        sets=["count=20", "loadgen.min_query_count=7"],
+        environ={},
+    )
+    assert cfg.scenario == "Server"  # YAML beats default; an unset flag does not override
+    assert cfg.dtype == "fp16"  # flag beats YAML
+    assert cfg.count == 20  # --set beats everything
+    assert cfg.loadgen == {"min_duration": 5, "min_query_count": 7}  # nested maps merge
+    assert cfg.mode == "performance"  # default
+
+
+def test_env_data_dir_is_lowest(tmp_path: Path) -> None:
+    cfg = build_config(environ={"INFERLAB_DATA_DIR": "/data"})
+    assert cfg.data_dir == Path("/data")
+    cfg = build_config(flags={"data_dir": tmp_path}, environ={"INFERLAB_DATA_DIR": "/data"})
+    assert cfg.data_dir == tmp_path
+
+
+def test_config_is_frozen() -> None:
+    cfg = RunConfig()
+    with pytest.raises(ValidationError):
+        cfg.dtype = "bf16"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("flags", "sets", "needle"),
+    [
+        ({"dtype": "int3"}, [], "dtype"),
+        ({"scenario": "Batch"}, [], "scenario"),
+        ({"device": "tpu"}, [], "device"),
+        ({}, ["nonsense=1"], "unknown config key 'nonsense'"),
+        ({}, ["loadgen.min_durashun=1"], "min_durashun"),
+        ({}, ["loadgen.min_duration=abc"], "must be numbers"),
+        ({}, ["count"], "has no '='"),
+        ({}, ["count=0"], "count"),
+    ],
+)
+def test_bad_input_is_one_clear_line(flags: dict, sets: list[str], needle: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        build_config(flags=flags, sets=sets, environ={})
+    text = str(err.value)
+    assert needle in text
+    assert "\n" not in text
+
+
+def test_bad_yaml_names_the_line(tmp_path: Path) -> None:
+    y = tmp_path / "bad.yaml"
+    y.write_text("scenario: Offline\n  dtype: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        build_config(yaml_path=y, environ={})
+    with pytest.raises(ConfigError, match="does not exist"):
+        build_config(yaml_path=tmp_path / "missing.yaml", environ={})
+
+
+def test_parse_set_types() -> None:
+    assert parse_set(["loadgen.target_qps=12.5", "quick=true", "out=/tmp/x"]) == {
+        "loadgen": {"target_qps": 12.5},
+        "quick": True,
+        "out": "/tmp/x",
+    }
