@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,8 @@ from inferlab.runner.api import run
 
 
 def run_cfg(tmp_path: Path, sets: list[str], **flags: Any) -> dict[str, Any]:
-    cfg = build_config(flags={"out": tmp_path / "runs", **flags}, sets=sets, environ={})
+    flags = {"out": tmp_path / "runs", "cache_dir": tmp_path / "cache", **flags}
+    cfg = build_config(flags=flags, sets=sets, environ={})
     result = run(cfg)
     stored = json.loads((Path(result["run_dir"]) / "result.json").read_text())
     assert stored == json.loads(json.dumps(result, default=str))
@@ -27,3 +30,17 @@ def detail_errors(run_dir: Path) -> list[str]:
         if '"is_error": true' in line:
             out.append(line)
     return out
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("INFERLAB_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "inferlab", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=full_env,
+    )

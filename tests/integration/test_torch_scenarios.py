@@ -10,23 +10,37 @@ import pytest
 from tests.integration.helpers import detail_errors, logged_indices, run_cfg
 
 N = 8
-COMMON = {"benchmark": "resnet50", "backend": "torch", "count": N, "batch_size": 4,
-          "calibrate": False}
+COMMON = {
+    "benchmark": "resnet50",
+    "backend": "torch",
+    "count": N,
+    "batch_size": 4,
+    "calibrate": False,
+}
 
 CASES = {
     # scenario: (settings, validity, queries, samples, reason keyword)
     "Offline": (["loadgen.min_duration=0", "loadgen.min_query_count=16"], "VALID", 1, 16, None),
     "SingleStream": (
-        ["loadgen.min_duration=0", "loadgen.min_query_count=10"], "INVALID", 10, 10,
+        ["loadgen.min_duration=0", "loadgen.min_query_count=10"],
+        "INVALID",
+        10,
+        10,
         "early stopping",
     ),
     "MultiStream": (
-        ["loadgen.min_duration=0", "loadgen.min_query_count=3"], "INVALID", 3, 24,
+        ["loadgen.min_duration=0", "loadgen.min_query_count=3"],
+        "INVALID",
+        3,
+        24,
         "early stopping",
     ),
     "Server": (
         ["loadgen.min_duration=0", "loadgen.min_query_count=12", "loadgen.target_qps=4"],
-        "INVALID", 12, 12, "latency",
+        "INVALID",
+        12,
+        12,
+        "latency",
     ),
 }
 

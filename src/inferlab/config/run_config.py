@@ -78,6 +78,7 @@ class RunConfig(BaseModel):
     seed: int = 0
     trace: bool = False
     watchdog_s: float = Field(default=120.0, gt=0)
+    null_service_time_ms: float = Field(default=0.0, ge=0, description="null backend: per batch")
     round: str | None = None
     quiet: bool = False
 

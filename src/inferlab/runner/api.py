@@ -193,6 +193,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         "result": None,
         "accuracy": None,
         "flags": None,
+        "worker": {"pid": out.pid, "exit_code": out.exit_code},
         "timings": dict(out.timings),
         "telemetry": None,
         "system": None,

@@ -22,7 +22,11 @@ def build_backend(
     if cfg.backend == "null":
         from inferlab.backends.null.backend import NullBackend
 
-        null = NullBackend(output_shape=task.null_output_shape(variant), max_batch=batch_size)
+        null = NullBackend(
+            output_shape=task.null_output_shape(variant),
+            max_batch=batch_size,
+            service_time_s=cfg.null_service_time_ms / 1000.0,
+        )
         return null, ModelFacts(random_weights=True, extra={"null_backend": True})
     if cfg.backend == "torch":
         from inferlab.backends.torch.backend import TorchBackend

@@ -38,6 +38,7 @@ class WorkerOutcome:
     interrupted: bool = False
     watchdog: str | None = None
     exit_code: int | None = None
+    pid: int | None = None
     last_heartbeat: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -152,6 +153,7 @@ def run_worker(
     """Start the worker, hand it user.conf after calibration, supervise it to the end."""
     out = WorkerOutcome()
     worker = Worker(run_dir, job)
+    out.pid = worker.proc.pid
     t0 = time.perf_counter()
     try:
         ready = _recv_until(worker, out, "ready", watchdog_s=max(watchdog_s, 600), stall_check=True)
@@ -173,6 +175,8 @@ def run_worker(
         out.interrupted = True
     finally:
         worker.close()
+        if out.exit_code is None:
+            out.exit_code = worker.proc.returncode
     return out
 
 

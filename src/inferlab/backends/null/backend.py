@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import numpy as np
@@ -26,8 +27,11 @@ class NullBackend(Backend):
         output_shape: tuple[int, ...],
         output_dtype: str = "float32",
         max_batch: int = 1024,
+        service_time_s: float = 0.0,
     ) -> None:
-        self.config = NullBackendConfig(tuple(output_shape), output_dtype, max_batch)
+        self.config = NullBackendConfig(
+            tuple(output_shape), output_dtype, max_batch, service_time_s
+        )
         self.output_shape: tuple[int, ...] = self.config.output_shape
         self.output_dtype = np.dtype(self.config.output_dtype)
         self._buffer = self._allocate(self.config.max_batch)
@@ -40,7 +44,9 @@ class NullBackend(Backend):
 
     @classmethod
     def from_config(cls, config: NullBackendConfig) -> NullBackend:
-        return cls(config.output_shape, config.output_dtype, config.max_batch)
+        return cls(
+            config.output_shape, config.output_dtype, config.max_batch, config.service_time_s
+        )
 
     def _allocate(self, rows: int) -> np.ndarray:
         buffer = np.zeros((rows, *self.output_shape), dtype=self.output_dtype)
@@ -58,6 +64,8 @@ class NullBackend(Backend):
             rows = max(n, 2 * self.capacity)
             log.debug("null backend: growing output buffer %d -> %d rows", self.capacity, rows)
             self._buffer = self._allocate(rows)
+        if self.config.service_time_s:
+            time.sleep(self.config.service_time_s)
         return self._buffer[:n]
 
     def warmup(self, inputs: np.ndarray) -> None:
@@ -70,4 +78,5 @@ class NullBackend(Backend):
             "output_shape": list(self.output_shape),
             "output_dtype": self.output_dtype.name,
             "max_batch": self.config.max_batch,
+            "service_time_s": self.config.service_time_s,
         }

@@ -16,6 +16,7 @@ class NullBackendConfig:
     output_shape: tuple[int, ...]
     output_dtype: str = "float32"
     max_batch: int = 1024
+    service_time_s: float = 0.0  # simulated time per batch (0 = answer at once)
 
     def __post_init__(self) -> None:
         shape = tuple(self.output_shape)
@@ -35,6 +36,11 @@ class NullBackendConfig:
         if isinstance(self.max_batch, bool) or not isinstance(self.max_batch, int):
             raise ConfigError(
                 f"max_batch must be an integer, got {self.max_batch!r}", "use e.g. max_batch: 1024"
+            )
+        if self.service_time_s < 0:
+            raise ConfigError(
+                f"null service time must be >= 0, got {self.service_time_s}",
+                "use a service time in seconds, e.g. 0.001",
             )
         if self.max_batch < 1:
             raise ConfigError(f"max_batch must be >= 1, got {self.max_batch}", "use max_batch >= 1")
