@@ -37,8 +37,12 @@ def test_spec_is_complete(bid: str) -> None:
 @pytest.mark.parametrize("bid", IDS)
 def test_runs_on_synthetic_data_with_the_null_backend(tmp_path: Path, bid: str) -> None:
     perf = run_cfg(
-        tmp_path, ["loadgen.min_duration=0", "loadgen.min_query_count=32"],
-        benchmark=bid, backend="null", count=32, calibrate=False,
+        tmp_path,
+        ["loadgen.min_duration=0", "loadgen.min_query_count=32"],
+        benchmark=bid,
+        backend="null",
+        count=32,
+        calibrate=False,
     )
     assert perf["status"] == "ok" and perf["result"]["validity"] == "VALID"
     assert perf["flags"]["synthetic"] is True

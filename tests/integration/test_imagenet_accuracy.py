@@ -78,6 +78,8 @@ def test_real_layout_with_checkpoint(tmp_path: Path, checkpoint: Path, scenario:
     assert res["model"]["random_weights"] is False and res["model"]["sha256"]
     assert res["dataset"]["total_count"] == N
     assert not (run_dir / "val_map.txt").exists()  # real data: the user's val_map is the one
+    cached = list((tmp_path / "cache" / "preprocessed").rglob("*.npy"))
+    assert len(cached) == N  # one uint8 crop per image, keyed by content + transform
 
 
 def test_synthetic_run_val_map_feeds_the_official_format(tmp_path: Path) -> None:

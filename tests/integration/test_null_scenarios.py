@@ -71,3 +71,31 @@ def test_null_accuracy_covers_every_sample(tmp_path: Path, scenario: str) -> Non
     assert acc["log"]["complete"] and acc["log"]["unique_samples"] == N_ACC
     assert (run_dir / "val_map.txt").is_file()
     assert (run_dir / "accuracy.txt").read_text().startswith("accuracy=")
+
+
+def test_calibrated_server_states_offered_load_and_why_invalid(tmp_path: Path) -> None:
+    from inferlab.report.console import summary
+
+    res = run_cfg(
+        tmp_path,
+        ["loadgen.min_duration=0", "loadgen.min_query_count=100"],
+        benchmark="resnet50",
+        backend="null",
+        scenario="Server",
+        count=N,
+        null_service_time_ms=20,
+        batch_size=8,
+    )
+    assert res["status"] == "invalid"
+    key = res["loadgen"]["keys"]["target_qps"]
+    assert key["source"] == "calibration" and "0.5 x calibrated" in key["note"]
+    calib = res["calibration"]
+    assert key["value"] == pytest.approx(0.5 * calib["throughput_sps"], rel=1e-3)
+    text = summary(res)
+    assert "validity : INVALID" in text
+    assert "latency constraint not met" in text and "15.0 ms" in text
+    assert "setting  : target_qps" in text and "offered load" in text
+    assert "[SYNTHETIC DATA]" in text and "[SUBSET]" in text and "[NULL BACKEND]" in text
+    run_dir = Path(res["run_dir"])
+    conf = (run_dir / "user.conf").read_text()
+    assert f"resnet50.Server.target_qps = {key['value']}" in conf

@@ -134,7 +134,7 @@ def test_server_invalid_outcome() -> None:
     latency, early = o.invalid_reasons
     assert latency.startswith(
         "Server latency constraint not met: 99.0th percentile 33.6 ms > target 15.0 ms; "
-        "lower target_qps (now 200)"
+        "even the fastest query took 30.3 ms, so no target_qps can pass"
     )
     assert "57 of 57 queries over the target" in latency
     assert early.startswith("early stopping not met: processed 57 queries, 57 over the 15.0 ms")
@@ -286,3 +286,11 @@ def test_outcome_from_detail_only_and_field_override() -> None:
     assert o.result == float(d["result_90.00_percentile_latency_ns"])
     assert o.unit == "ns" and o.result_ms == pytest.approx(0.723595)
     assert o.early_stopping[0].startswith("* Processed at least 64 queries (142).")
+
+
+def test_server_latency_advice_lowers_qps_when_queries_can_fit() -> None:
+    d = parse_detail(FIXTURES / "server_invalid" / "mlperf_log_detail.txt")
+    d.values["result_min_latency_ns"] = 2_000_000  # the fastest query fits the 15 ms bound
+    latency = outcome(d).invalid_reasons[0]
+    assert "lower target_qps (now 200) until the 99.0th percentile fits" in latency
+    assert "no target_qps can pass" not in latency

@@ -378,9 +378,18 @@ def _perf_reasons(d: DetailLog) -> list[str]:
     for what, key, limit_name in checks:
         value, limit = _as_float(d.get(key)), _as_float(_setting(d, limit_name))
         if value is not None and limit is not None and value > limit:
+            fastest = _as_float(d.get("result_min_latency_ns")) if what == "latency" else None
+            if fastest is not None and fastest > limit:
+                advice = (
+                    f"even the fastest query took {_ms(fastest)}, so no target_qps can pass: "
+                    "the SUT itself is too slow for this bound (smaller batches, a faster "
+                    "device or lower precision)"
+                )
+            else:
+                advice = f"{fix} until the {label} percentile fits"
             reasons.append(
                 f"Server {what} constraint not met: {label} percentile {_ms(value)} > target "
-                f"{_ms(limit)}; {fix} until the {label} percentile fits"
+                f"{_ms(limit)}; {advice}"
             )
     over, count = d.get("result_overlatency_query_count"), d.get("result_query_count")
     if reasons and isinstance(over, int) and isinstance(count, int) and checks[0][0] != "TTFT":

@@ -88,13 +88,22 @@ def summary(result: dict[str, Any]) -> str:
     elif res:
         lines.append("validity : n/a in accuracy mode")
     lines.extend(accuracy_lines(result))
+    lg_keys = (result.get("loadgen") or {}).get("keys") or {}
+    for key in ("target_qps", "target_latency", "performance_sample_count_override"):
+        meta = lg_keys.get(key)
+        if meta and meta.get("source") in ("calibration", "harness"):
+            lines.append(f"setting  : {key} = {meta['value']} ({meta.get('note')})")
+    if (result.get("loadgen") or {}).get("audit_applied"):
+        lines.append("audit    : LoadGen applied the audit.config of this run (compliance test)")
     flags = result.get("flags") or {}
     if flags.get("not_submittable_because"):
         lines.append("not submittable: " + "; ".join(flags["not_submittable_because"]))
     ds = result.get("dataset") or {}
     lines.append(
         f"data     : {'SYNTHETIC ' if ds.get('synthetic') else ''}{ds.get('dataset_id')} "
-        f"{ds.get('total_count')} samples" + (f" from {ds['path']}" if ds.get("path") else "")
+        f"{ds.get('total_count')} samples"
+        + (" (subset)" if flags.get("subset") else "")
+        + (f" from {ds['path']}" if ds.get("path") else "")
     )
     lg = result.get("loadgen") or {}
     lines.append(f"loadgen  : mlcommons-loadgen {lg.get('version')} (round {result.get('round')})")

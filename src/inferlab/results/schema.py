@@ -40,7 +40,7 @@ def accuracy_section(
     synthetic = bool(dataset.synthetic)
     model = result.get("model") or {}
     random_weights = bool(model.get("random_weights", True))
-    subset = bool(dataset.describe().get("subset"))
+    subset = bool(dataset.describe().get("subset")) or cfg.count is not None
     round_ = result.get("round") or sorted(spec.targets)[-1]
     targets = {t.metric: t for t in spec.targets_for(round_)}
     metrics = []
@@ -91,7 +91,7 @@ def flags_section(cfg: RunConfig, spec: BenchmarkSpec, result: dict[str, Any]) -
     model = result.get("model") or {}
     synthetic = bool(ds.get("synthetic"))
     random_weights = bool(model.get("random_weights", cfg.backend == "null"))
-    subset = bool(ds.get("subset"))
+    subset = bool(ds.get("subset")) or cfg.count is not None
     reasons: list[str] = []
     if synthetic:
         reasons.append("synthetic data")

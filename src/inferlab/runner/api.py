@@ -38,6 +38,19 @@ def _installed_loadgen() -> str:
         ) from exc
 
 
+def _check_torch(cfg: RunConfig) -> None:
+    import importlib.util
+
+    from inferlab.backends.torch.config import TorchBackendConfig
+
+    if importlib.util.find_spec("torch") is None:
+        raise UnsupportedError(
+            "the torch backend needs PyTorch, which is not installed",
+            "pip install 'inferlab[torch]' (or use --backend null)",
+        )
+    TorchBackendConfig(device=cfg.device, dtype=cfg.dtype, threads=cfg.threads).check_static()
+
+
 def prepare(cfg: RunConfig) -> dict[str, Any]:
     """Everything that can fail on bad input, before a run directory exists."""
     spec = registry.get(cfg.benchmark)
@@ -49,6 +62,8 @@ def prepare(cfg: RunConfig) -> dict[str, Any]:
         )
     variant = spec.variant(cfg.variant, cfg.backend)
     task: BenchmarkTask = registry.resolve(spec.task)
+    if cfg.backend == "torch":
+        _check_torch(cfg)
     dataset_path = task.resolve_dataset_path(cfg.data_dir, cfg.dataset_path)
     model_path = (
         task.resolve_model_path(cfg.data_dir, cfg.model_path) if cfg.backend != "null" else None

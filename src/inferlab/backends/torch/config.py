@@ -55,6 +55,15 @@ class TorchBackendConfig:
     def is_cuda(self) -> bool:
         return self.device.startswith("cuda")
 
+    def check_static(self) -> None:
+        """Checks that need no torch import (the supervisor runs them before a run starts)."""
+        if not self.is_cuda and self.dtype == "fp16":
+            # Many CPU kernels (conv among them) are missing or very slow in fp16.
+            raise UnsupportedError(
+                "dtype fp16 is not supported on CPU (torch's CPU fp16 kernels are partial/slow)",
+                "use --dtype bf16 or fp32 on CPU, or --device cuda for fp16",
+            )
+
     def check_runtime(self) -> None:
         """Check the settings against this machine (imports torch).
 
@@ -79,9 +88,5 @@ class TorchBackendConfig:
                         "CUDA device(s)",
                         f"use --device cuda:0 .. cuda:{count - 1}",
                     )
-        elif self.dtype == "fp16":
-            # Many CPU kernels (conv among them) are missing or very slow in fp16.
-            raise UnsupportedError(
-                "dtype fp16 is not supported on CPU (torch's CPU fp16 kernels are partial/slow)",
-                "use --dtype bf16 or fp32 on CPU, or --device cuda for fp16",
-            )
+        else:
+            self.check_static()
