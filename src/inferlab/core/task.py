@@ -52,6 +52,7 @@ class BenchmarkTask(Protocol):
         cache_dir: Path | None,
         variant: Variant,
         decoder: str,
+        synthetic_count: int | None = None,
     ) -> Dataset: ...
 
     def resolve_model_path(self, data_dir: Path | None, model_path: Path | None) -> Path | None: ...

@@ -1,1 +1,1 @@
-
+"""The composition root: ``run(RunConfig) -> result`` and the supervisor/worker processes."""

@@ -19,6 +19,7 @@ from inferlab.loadgen.settings import ComposedConf, Layer, compose, parse_user_c
 from inferlab.results import environment
 from inferlab.results.schema import SCHEMA_VERSION, accuracy_section, flags_section
 from inferlab.results.store import atomic_write_json, atomic_write_text, create_run_dir, now_iso
+from inferlab.runner.backends import build_dataset
 from inferlab.runner.calibration import loadgen_hints
 from inferlab.runner.supervisor import RunInterrupted, describe_failure, job_for, run_worker
 
@@ -68,15 +69,7 @@ def prepare(cfg: RunConfig) -> dict[str, Any]:
     model_path = (
         task.resolve_model_path(cfg.data_dir, cfg.model_path) if cfg.backend != "null" else None
     )
-    dataset = task.make_dataset(  # type: ignore[call-arg]
-        dataset_path,
-        count=cfg.count,
-        seed=cfg.seed,
-        cache_dir=None,
-        variant=variant,
-        decoder=cfg.decoder,
-        synthetic_count=cfg.synthetic_count,
-    )
+    dataset = build_dataset(cfg, task, variant, dataset_path, cache_dir=None)
     user_values = (
         parse_user_conf(cfg.user_conf, spec.loadgen_name, scenario.value) if cfg.user_conf else {}
     )

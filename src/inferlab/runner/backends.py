@@ -1,12 +1,13 @@
-"""Composition of a backend for a run (the one place that branches on the backend's name)."""
+"""Composition of a run's dataset and backend (the one place that branches on the backend's
+name), shared by the supervisor's preflight and the worker."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from inferlab.config.run_config import RunConfig
 from inferlab.core.backend import Backend
+from inferlab.core.dataset import Dataset
 from inferlab.core.spec import BenchmarkSpec, Variant
 from inferlab.core.task import BenchmarkTask, ModelFacts
 
@@ -35,7 +36,26 @@ def build_backend(
         tcfg = TorchBackendConfig(
             device=cfg.device, dtype=cfg.dtype, max_batch=batch_size, threads=cfg.threads
         )
-        tcfg_check: Any = tcfg  # validated by the backend itself
         model, facts = task.build_model(variant, model_path, seed=cfg.seed)
-        return TorchBackend(model, tcfg_check, random_weights=facts.random_weights), facts
+        return TorchBackend(model, tcfg, random_weights=facts.random_weights), facts
     raise AssertionError(cfg.backend)
+
+
+def build_dataset(
+    cfg: RunConfig,
+    task: BenchmarkTask,
+    variant: Variant,
+    path: Path | None,
+    *,
+    cache_dir: Path | None,
+) -> Dataset:
+    """The QSL: real data at `path`, or the benchmark's synthetic default when it is None."""
+    return task.make_dataset(
+        path,
+        count=cfg.count,
+        seed=cfg.seed,
+        cache_dir=cache_dir,
+        variant=variant,
+        decoder=cfg.decoder,
+        synthetic_count=cfg.synthetic_count,
+    )

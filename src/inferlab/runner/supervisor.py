@@ -19,8 +19,8 @@ from typing import Any
 
 from inferlab.config.loader import default_cache_dir
 from inferlab.config.run_config import RunConfig
-from inferlab.core.errors import InferlabError, RunFailed
-from inferlab.results.store import atomic_write_json, atomic_write_text, now_iso
+from inferlab.core.errors import InferlabError
+from inferlab.results.store import atomic_write_json
 from inferlab.runner.protocol import Channel
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class Worker:
 
 
 def _recv_until(
-    worker: Worker, out: WorkerOutcome, want: str, *, watchdog_s: float, stall_check: bool
+    worker: Worker, out: WorkerOutcome, want: str, *, watchdog_s: float
 ) -> dict[str, Any] | None:
     """Receive messages until `want` arrives; applies the watchdog while the test runs."""
     last_msg = time.monotonic()
@@ -98,7 +98,11 @@ def _recv_until(
             msg = worker.chan.recv(timeout=0.5)
         except EOFError:
             msg = None
-            worker.proc.wait(timeout=30)
+            try:
+                worker.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                out.watchdog = "the worker closed its channel but did not exit"
+                return None
         now = time.monotonic()
         if msg is None:
             code = worker.proc.poll()
@@ -113,7 +117,7 @@ def _recv_until(
                 if msg is None:
                     out.exit_code = code
                     return None
-            elif now - last_msg > watchdog_s and stall_check:
+            elif now - last_msg > watchdog_s:
                 out.watchdog = (
                     f"worker sent nothing for {watchdog_s:.0f} s (hung); "
                     f"last state: {out.last_heartbeat}"
@@ -125,10 +129,11 @@ def _recv_until(
         event = msg.get("event")
         if event == "heartbeat":
             out.last_heartbeat = msg
-            if msg["completed"] != last_completed:
+            if msg["completed"] != last_completed or msg["outstanding"] == 0:
+                # progress, or idle (LoadGen loading the next set): neither is a stall
                 last_completed = msg["completed"]
                 last_progress = now
-            elif stall_check and msg["outstanding"] > 0 and now - last_progress > watchdog_s:
+            elif msg["outstanding"] > 0 and now - last_progress > watchdog_s:
                 ids = msg.get("oldest_outstanding_ids", [])
                 out.watchdog = (
                     f"the SUT completed no sample for {watchdog_s:.0f} s with "
@@ -156,7 +161,7 @@ def run_worker(
     out.pid = worker.proc.pid
     t0 = time.perf_counter()
     try:
-        ready = _recv_until(worker, out, "ready", watchdog_s=max(watchdog_s, 600), stall_check=True)
+        ready = _recv_until(worker, out, "ready", watchdog_s=max(watchdog_s, 600))
         out.timings["worker_ready_s"] = round(time.perf_counter() - t0, 3)
         if ready is None:
             return out
@@ -164,7 +169,7 @@ def run_worker(
         start_msg = write_conf(ready)
         worker.chan.send({"cmd": "start", **start_msg})
         t1 = time.perf_counter()
-        out.done = _recv_until(worker, out, "done", watchdog_s=watchdog_s, stall_check=True)
+        out.done = _recv_until(worker, out, "done", watchdog_s=watchdog_s)
         out.timings["test_s"] = round(time.perf_counter() - t1, 3)
         if out.done is not None:
             try:
@@ -202,19 +207,3 @@ def job_for(cfg: RunConfig, paths: dict[str, Path | None], batch_size: int) -> d
         "batch_size": batch_size,
         "calibrate": cfg.calibrate,
     }
-
-
-def write_text(run_dir: Path, name: str, text: str) -> None:
-    atomic_write_text(run_dir / name, text)
-
-
-__all__ = [
-    "RunFailed",
-    "RunInterrupted",
-    "WorkerOutcome",
-    "describe_failure",
-    "job_for",
-    "now_iso",
-    "run_worker",
-    "write_text",
-]

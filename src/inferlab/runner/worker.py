@@ -116,7 +116,7 @@ def _fatal(chan: Channel, lock: threading.Lock, exc: BaseException) -> None:
 def work(job: dict[str, Any], chan: Channel) -> None:
     from inferlab.loadgen.adapter import BatchLoop, TestSpec, complete_to_loadgen, run_test
     from inferlab.loadgen.dispatch import Dispatcher, FixedBatch
-    from inferlab.runner.backends import build_backend
+    from inferlab.runner.backends import build_backend, build_dataset
     from inferlab.runner.calibration import measure
 
     t_start = time.perf_counter()
@@ -129,15 +129,7 @@ def work(job: dict[str, Any], chan: Channel) -> None:
     cache_dir = Path(job["cache_dir"]) if job.get("cache_dir") else None
     batch_size = int(job["batch_size"])
 
-    dataset = task.make_dataset(  # type: ignore[call-arg]
-        dataset_path,
-        count=cfg.count,
-        seed=cfg.seed,
-        cache_dir=cache_dir,
-        variant=variant,
-        decoder=cfg.decoder,
-        synthetic_count=cfg.synthetic_count,
-    )
+    dataset = build_dataset(cfg, task, variant, dataset_path, cache_dir=cache_dir)
     backend, facts = build_backend(cfg, spec, variant, task, model_path, batch_size)
     pipeline = Pipeline(dataset, backend, task, variant)
     t_built = time.perf_counter()
