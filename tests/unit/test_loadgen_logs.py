@@ -138,7 +138,7 @@ def test_server_invalid_outcome() -> None:
     )
     assert "57 of 57 queries over the target" in latency
     assert early.startswith("early stopping not met: processed 57 queries, 57 over the 15.0 ms")
-    assert "at least 7651 more queries" in early and "target_qps" in early
+    assert "at least 7651 more queries" in early and "only a faster SUT can pass" in early
     assert o.early_stopping == [
         "Run unsuccessful.",
         "Processed 57 queries.",
@@ -294,3 +294,4 @@ def test_server_latency_advice_lowers_qps_when_queries_can_fit() -> None:
     latency = outcome(d).invalid_reasons[0]
     assert "lower target_qps (now 200) until the 99.0th percentile fits" in latency
     assert "no target_qps can pass" not in latency
+    assert "lower target_qps so fewer queries miss the bound" in outcome(d).invalid_reasons[1]

@@ -417,10 +417,14 @@ def _early_stopping_reason(d: DetailLog, text: str, prefix: str) -> str:
         limit = _as_float(_setting(d, "target_latency_ns"))
         bound = f"the {_ms(limit)} bound" if limit else "the latency bound"
         over_txt = f", {over} over {bound}" if isinstance(over, int) else ""
+        fastest = _as_float(d.get("result_min_latency_ns"))
+        if fastest is not None and limit is not None and fastest > limit:
+            advice = "no query meets the bound, so only a faster SUT can pass"
+        else:
+            advice = "lower target_qps so fewer queries miss the bound (or run longer)"
         return (
             f"{head}: processed {m.group(1)} queries{over_txt}; LoadGen would need at least "
-            f"{m.group(2)} more queries, all under latency; lower target_qps so fewer queries "
-            "miss the bound (or run longer)"
+            f"{m.group(2)} more queries, all under latency; {advice}"
         )
     return f"{head}: {flat or 'see the Early Stopping Result in the summary'}"
 

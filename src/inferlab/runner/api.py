@@ -225,6 +225,10 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     except InferlabError as exc:
         result["status"] = "failed"
         result["error"] = {"kind": type(exc).__name__, "message": str(exc)}
+    except KeyboardInterrupt:  # while parsing logs / evaluating accuracy: the test itself ended
+        out.interrupted = True
+        result["status"] = "interrupted"
+        result["error"] = {"kind": "interrupted", "message": "stopped by Ctrl-C after the test"}
     result["flags"] = flags_section(cfg, spec, result)
     result["finished_at"] = now_iso()
     result["timings"]["total_s"] = round(time.perf_counter() - t0, 3)
