@@ -205,5 +205,6 @@ def job_for(cfg: RunConfig, paths: dict[str, Path | None], batch_size: int) -> d
         "model_path": str(paths["model"]) if paths.get("model") else None,
         "cache_dir": str(default_cache_dir(cfg) / "preprocessed"),
         "batch_size": batch_size,
-        "calibrate": cfg.calibrate,
+        # accuracy mode issues every sample regardless of hints; only Server's schedule needs one
+        "calibrate": cfg.calibrate and (cfg.mode == "performance" or cfg.scenario == "Server"),
     }
