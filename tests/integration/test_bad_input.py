@@ -134,3 +134,30 @@ def test_checkpoint_with_wrong_shapes(tmp_path: Path) -> None:
     assert proc.returncode == 2
     line = _error_line(proc)
     assert "fc.weight" in line and "1001" in line
+
+
+def test_tiny_variant_refuses_a_checkpoint(tmp_path: Path) -> None:
+    ckpt = tmp_path / "some.pth"
+    ckpt.write_bytes(b"x")
+    out = tmp_path / "runs"
+    proc = cli(
+        "run",
+        "resnet50",
+        "--variant",
+        "tiny",
+        "--model-path",
+        str(ckpt),
+        "--count",
+        "4",
+        "--no-calibrate",
+        "--out",
+        str(out),
+    )
+    assert proc.returncode == 2
+    assert "tiny variant has no checkpoint" in _error_line(proc)
+
+
+def test_unknown_variant(tmp_path: Path) -> None:
+    proc = cli("run", "resnet50", "--variant", "onnx-int4", "--out", str(tmp_path / "runs"))
+    assert proc.returncode == 2
+    assert "no variant 'onnx-int4'" in _error_line(proc)

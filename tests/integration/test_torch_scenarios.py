@@ -1,5 +1,6 @@
-"""Every scenario x mode through the real LoadGen with the torch backend (ResNet50, random
-weights) on tiny synthetic data. Short settings: latency scenarios are expected INVALID."""
+"""Every scenario x mode through the real LoadGen with the torch backend: the tiny ResNet
+variant (same code, width 8, one block per stage, random weights) on tiny synthetic data.
+Short settings: latency scenarios with too few queries are expected INVALID."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from tests.integration.helpers import detail_errors, logged_indices, run_cfg
 N = 8
 COMMON = {
     "benchmark": "resnet50",
+    "variant": "tiny",
     "backend": "torch",
     "count": N,
     "batch_size": 4,
@@ -40,7 +42,7 @@ CASES = {
         "INVALID",
         12,
         12,
-        "latency",
+        "early stopping",
     ),
 }
 
@@ -60,6 +62,7 @@ def test_torch_performance(tmp_path: Path, scenario: str) -> None:
     else:
         assert r["invalid_reasons"] == [] and r["value"] > 0
     assert res["model"]["random_weights"] is True
+    assert res["model"]["extra"]["width"] == 8  # the tiny variant, not the full network
     assert detail_errors(Path(res["run_dir"])) == []
 
 

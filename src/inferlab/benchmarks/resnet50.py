@@ -40,6 +40,20 @@ PYTORCH = Variant(
     backends=("torch", "null"),
 )
 
+# The same code at a fraction of the width and depth, random weights only: a pipeline smoke test
+# (fast integration tests, harness debugging). Never an accuracy claim.
+TINY = Variant(
+    name="tiny",
+    fmt="random-init",
+    preprocessing="imagenet-pytorch",
+    num_classes=1000,
+    label_offset=0,
+    output_dtype="float32",
+    output_layout=PYTORCH.output_layout,
+    backends=("torch",),
+)
+_TINY_ARCH = {"width": 8, "layers": (1, 1, 1, 1)}
+
 
 class ResNet50Task:
     """Hooks the runner calls for resnet50."""
@@ -114,6 +128,14 @@ class ResNet50Task:
         from inferlab.models.resnet import build_resnet50, load_state_dict_file
 
         torch.manual_seed(seed)
+        if variant.name == TINY.name:
+            if model_path is not None:
+                raise ModelError(
+                    f"the tiny variant has no checkpoint format ({model_path} given)",
+                    "drop --model-path, or use the pytorch variant for a real checkpoint",
+                )
+            tiny = build_resnet50(num_classes=variant.num_classes or 1000, **_TINY_ARCH)
+            return tiny, ModelFacts(random_weights=True, extra={"init_seed": seed, **_TINY_ARCH})
         model = build_resnet50(num_classes=variant.num_classes or 1000)
         if model_path is None:
             return model, ModelFacts(random_weights=True, extra={"init_seed": seed})
@@ -156,7 +178,7 @@ SPEC = BenchmarkSpec(
     dataset_size=50_000,
     performance_sample_count=1024,
     scenarios=(Scenario.SINGLE_STREAM, Scenario.MULTI_STREAM, Scenario.OFFLINE, Scenario.SERVER),
-    variants=(PYTORCH,),
+    variants=(PYTORCH, TINY),
     metrics=("top1",),
     targets={r: _TOP1 for r in ("v4.1", "v5.0", "v5.1", "v6.0", "v6.1")},
     server_latency_ms=15.0,

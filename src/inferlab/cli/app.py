@@ -53,6 +53,7 @@ def ls_cmd(
                 "targets": targets,
                 "round": newest,
                 "dataset": f"{spec.dataset_id} ({spec.dataset_size:,})",
+                "variants": [f"{v.name} ({v.fmt})" for v in spec.variants],
                 "description": spec.description,
             }
         )
@@ -65,6 +66,7 @@ def ls_cmd(
         typer.echo(f"  metrics   : {', '.join(r['metrics'])}")
         typer.echo(f"  target    : {'; '.join(r['targets'])}  [round {r['round']}]")
         typer.echo(f"  dataset   : {r['dataset']}")
+        typer.echo(f"  variants  : {', '.join(r['variants'])}")
         typer.echo(f"  names     : loadgen {r['loadgen']}, checker {r['checker']}")
 
 

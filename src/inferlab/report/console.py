@@ -12,6 +12,8 @@ def labels(result: dict[str, Any]) -> list[str]:
         out.append("SYNTHETIC DATA")
     if flags.get("random_weights"):
         out.append("RANDOM WEIGHTS" if result["config"]["backend"] != "null" else "NULL BACKEND")
+    if (result.get("benchmark") or {}).get("variant", {}).get("fmt") == "random-init":
+        out.append(f"{result['benchmark']['variant']['name'].upper()} MODEL")
     if flags.get("quick"):
         out.append("QUICK")
     if flags.get("subset"):

@@ -66,9 +66,11 @@ def prepare(cfg: RunConfig) -> dict[str, Any]:
     if cfg.backend == "torch":
         _check_torch(cfg)
     dataset_path = task.resolve_dataset_path(cfg.data_dir, cfg.dataset_path)
-    model_path = (
-        task.resolve_model_path(cfg.data_dir, cfg.model_path) if cfg.backend != "null" else None
-    )
+    model_path = None
+    if cfg.backend != "null":
+        # look for the official checkpoint under the data root only for variants that have one
+        root = cfg.data_dir if variant.checkpoint_name else None
+        model_path = task.resolve_model_path(root, cfg.model_path)
     dataset = build_dataset(cfg, task, variant, dataset_path, cache_dir=None)
     user_values = (
         parse_user_conf(cfg.user_conf, spec.loadgen_name, scenario.value) if cfg.user_conf else {}
