@@ -74,3 +74,19 @@ def test_parse_set_types() -> None:
         "quick": True,
         "out": "/tmp/x",
     }
+
+
+def test_calibration_only_when_its_key_is_used() -> None:
+    from inferlab.runner.api import needs_calibration
+
+    def cfg(**kw: object) -> RunConfig:
+        return RunConfig.model_validate(kw)
+
+    assert needs_calibration(cfg(scenario="Offline"), {})
+    assert not needs_calibration(cfg(scenario="Offline", calibrate=False), {})
+    assert not needs_calibration(cfg(scenario="Offline", loadgen={"target_qps": 5}), {})
+    assert not needs_calibration(cfg(scenario="Server"), {"target_qps": 5})
+    assert needs_calibration(cfg(scenario="SingleStream", loadgen={"target_qps": 5}), {})
+    assert not needs_calibration(cfg(scenario="MultiStream"), {"target_latency": 40})
+    assert not needs_calibration(cfg(scenario="Offline", mode="accuracy"), {})
+    assert needs_calibration(cfg(scenario="Server", mode="accuracy"), {})

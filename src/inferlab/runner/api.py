@@ -136,6 +136,15 @@ def loadgen_layers(
     return layers
 
 
+def needs_calibration(cfg: RunConfig, user_values: dict[str, float]) -> bool:
+    """Calibrate only when its key would be used: not when the user set it, and in accuracy
+    mode only for Server (whose offered load sets the schedule; the others issue every sample)."""
+    if not cfg.calibrate or (cfg.mode == Mode.ACCURACY.value and cfg.scenario != "Server"):
+        return False
+    key = "target_qps" if cfg.scenario in ("Offline", "Server") else "target_latency"
+    return key not in cfg.loadgen and key not in user_values
+
+
 def run(cfg: RunConfig) -> dict[str, Any]:
     """Run one benchmark/scenario/mode; returns the stored result.json content."""
     t0 = time.perf_counter()
@@ -167,7 +176,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         }
 
     paths = {"dataset": p["dataset_path"], "model": p["model_path"]}
-    job = job_for(cfg, paths, batch_size)
+    job = job_for(cfg, paths, batch_size, calibrate=needs_calibration(cfg, p["user_values"]))
     out = run_worker(run_dir, job, write_conf, watchdog_s=cfg.watchdog_s)
 
     result: dict[str, Any] = {

@@ -198,13 +198,14 @@ def describe_failure(out: WorkerOutcome) -> tuple[str, str]:
     )
 
 
-def job_for(cfg: RunConfig, paths: dict[str, Path | None], batch_size: int) -> dict[str, Any]:
+def job_for(
+    cfg: RunConfig, paths: dict[str, Path | None], batch_size: int, *, calibrate: bool
+) -> dict[str, Any]:
     return {
         "config": json.loads(cfg.model_dump_json()),
         "dataset_path": str(paths["dataset"]) if paths.get("dataset") else None,
         "model_path": str(paths["model"]) if paths.get("model") else None,
         "cache_dir": str(default_cache_dir(cfg) / "preprocessed"),
         "batch_size": batch_size,
-        # accuracy mode issues every sample regardless of hints; only Server's schedule needs one
-        "calibrate": cfg.calibrate and (cfg.mode == "performance" or cfg.scenario == "Server"),
+        "calibrate": calibrate,
     }
