@@ -9,6 +9,8 @@ import pytest
 from tests.integration.helpers import cli
 from tests.integration.imagenet_fixture import make_imagenet_dir
 
+SHORT = ("--set", "loadgen.min_query_count=4", "--set", "loadgen.min_duration=0")
+
 
 def _error_line(proc) -> str:  # type: ignore[no-untyped-def]
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
@@ -92,10 +94,7 @@ def test_corrupt_jpeg_fails_the_run_naming_the_file(tmp_path: Path) -> None:
         "--no-calibrate",
         "--out",
         str(out),
-        "--set",
-        "loadgen.min_query_count=4",
-        "--set",
-        "loadgen.min_duration=0",
+        *SHORT,
         "--set",
         f"cache_dir={tmp_path / 'cache'}",
     )
@@ -126,10 +125,7 @@ def test_checkpoint_with_wrong_shapes(tmp_path: Path) -> None:
         "--no-calibrate",
         "--out",
         str(out),
-        "--set",
-        "loadgen.min_query_count=4",
-        "--set",
-        "loadgen.min_duration=0",
+        *SHORT,
     )
     assert proc.returncode == 2
     line = _error_line(proc)

@@ -14,11 +14,6 @@ BENCHMARKS: dict[str, str] = {
     "resnet50": "inferlab.benchmarks.resnet50:SPEC",
 }
 
-BACKENDS: dict[str, str] = {
-    "torch": "inferlab.backends.torch.backend:TorchBackend",
-    "null": "inferlab.backends.null.backend:NullBackend",
-}
-
 
 def resolve(ref: str) -> Any:
     module, _, attr = ref.partition(":")

@@ -29,15 +29,6 @@ _SCENARIO = {
 _MODE = {"performance": lg.TestMode.PerformanceOnly, "accuracy": lg.TestMode.AccuracyOnly}
 
 
-def loadgen_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("mlcommons-loadgen")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 def complete_to_loadgen(
     ids: np.ndarray, payloads: Any, n_tokens: Sequence[int] | None = None
 ) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from inferlab.core.errors import DataError
+from inferlab.core.spec import OFFICIAL_FIELD
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +34,7 @@ SUMMARY_LOG_NAME = "mlperf_log_summary.txt"
 MARKERS = (":::MLLOG", ":::ENDPTS")
 
 #: Detail-log key holding the official figure per scenario (checker's ``RESULT_FIELD_NEW``).
-RESULT_FIELD: dict[str, str] = {
-    "Offline": "result_samples_per_second",
-    "Server": "result_completed_samples_per_sec",
-    "SingleStream": "early_stopping_latency_ss",
-    "MultiStream": "early_stopping_latency_ms",
-}
+RESULT_FIELD: dict[str, str] = {s.value: spec[0] for s, spec in OFFICIAL_FIELD.items()}
 SEED_KEYS = ("qsl_rng_seed", "sample_index_rng_seed", "schedule_rng_seed", "accuracy_log_rng_seed")
 
 

@@ -269,7 +269,7 @@ def _finish(result: dict[str, Any], cfg: RunConfig, p: dict[str, Any], run_dir: 
     if seed_round and not cfg.round:
         result["round"] = seed_round
     field, unit, div = OFFICIAL_FIELD[p["scenario"]]
-    value = detail.values.get(field) if oc.result is not None else None
+    value = oc.result  # None when LoadGen has no estimate (early stopping not met)
     audit_applied = any("Audit Config" in w for w in detail.warnings)
     result["loadgen"]["audit_applied"] = audit_applied
     result["loadgen"]["effective"] = oc.effective
