@@ -208,6 +208,38 @@ def test_cost_aware_max_batch_and_large_windows() -> None:
     assert b2 is not None and len(b2) == 32
 
 
+def test_cost_aware_padded_cost_is_count_times_longest() -> None:
+    lengths = np.array([10, 4, 4, 3, 9, 2, 2, 2, 2, 2])
+    d, _ = make(
+        CostAware(max_cost=20, cost_of=lambda idx: lengths[idx], padded=True),
+        max_inflight_batches=16,
+    )
+    d.issue(ids_of(0, 10), np.arange(10))
+    got = []
+    while (b := d.next_batch(timeout=0)) is not None:
+        got.append(b.indices.tolist())
+    # [10,4]: 2*10 = 20 fits, a third -> 30; [4,3,9]: 3*9 = 27 > 20 so [4,3]; [9,2]: 2*9 = 18,
+    # a third -> 27; [2,2,2,2]: 8. (Summed costs would have cut [10,4,4] = 18 first.)
+    assert got == [[0, 1], [2, 3], [4, 5], [6, 7, 8, 9]]
+
+
+def test_order_sorts_each_issue_call() -> None:
+    lengths = np.array([5, 9, 1, 7, 3, 8])
+    d, _ = make(FixedBatch(2), max_inflight_batches=16, order=lambda idx: np.argsort(-lengths[idx]))
+    d.issue(ids_of(0, 4), [0, 1, 2, 3])
+    d.issue(ids_of(4, 2), [4, 5])  # a later call is not merged into the first one's order
+    got = []
+    while (b := d.next_batch(timeout=0)) is not None:
+        got.append((b.indices.tolist(), (b.ids - np.uint64(1_000_000)).tolist()))
+    assert got == [([1, 3], [1, 3]), ([0, 2], [0, 2]), ([5, 4], [5, 4])]
+
+
+def test_order_must_return_a_permutation() -> None:
+    d, _ = make(FixedBatch(2), order=lambda idx: np.zeros(len(idx), dtype=np.int64))
+    with pytest.raises(DispatchError, match="permutation"):
+        d.issue(ids_of(0, 3), [0, 1, 2])
+
+
 def test_custom_policy_protocol() -> None:
     class Pairs:
         def __init__(self) -> None:

@@ -155,13 +155,18 @@ class LatencyBudget:
 
 @dataclass(frozen=True)
 class CostAware:
-    """Cut the longest prefix of pending samples whose summed ``cost_of(indices)`` is
-    <= ``max_cost`` (always at least one sample), optionally bounded by ``max_batch``.
-    Cuts as soon as anything is pending. ``cost_of`` runs under the dispatcher lock."""
+    """Cut the longest prefix of pending samples whose cost is <= ``max_cost`` (always at
+    least one sample), optionally bounded by ``max_batch``. Cuts as soon as anything is pending.
+    ``cost_of`` runs under the dispatcher lock.
+
+    The cost of a prefix is the sum of ``cost_of(indices)``, or with ``padded=True`` its length
+    times its largest per-sample cost: the work of a batch padded to its longest member (e.g.
+    tokens of a BERT batch padded to its longest sequence)."""
 
     max_cost: float
     cost_of: Callable[[IndexArray], npt.ArrayLike]
     max_batch: int | None = None
+    padded: bool = False
 
     def __post_init__(self) -> None:
         _check_positive("max_cost", self.max_cost)
@@ -175,7 +180,13 @@ class CostAware:
             costs = np.asarray(self.cost_of(view.indices(window)), dtype=np.float64).reshape(-1)
             if costs.shape[0] != window:
                 raise DispatchError(f"cost_of returned {costs.shape[0]} costs for {window} samples")
-            fits = int(np.searchsorted(np.cumsum(costs), self.max_cost, side="right"))
+            if self.padded:
+                running = np.maximum.accumulate(costs) * np.arange(1, window + 1)
+                # not monotonic in general: the first prefix over budget ends the batch
+                over = np.flatnonzero(running > self.max_cost)
+                fits = int(over[0]) if over.size else window
+            else:
+                fits = int(np.searchsorted(np.cumsum(costs), self.max_cost, side="right"))
             if fits < window or window >= limit:
                 return max(1, fits)
             window = min(limit, window * 4)
@@ -217,6 +228,11 @@ class Dispatcher:
     :meth:`complete` call, outside the dispatcher lock; ``first_token_fn(id, payload)`` is
     called under the lock (so it always precedes that id's completion). Ids must be unique
     among outstanding samples (LoadGen guarantees this; ids may be reused after completion).
+
+    ``order(indices) -> permutation``, when given, reorders the samples of each ``issue`` call
+    before they are queued (e.g. longest sequence first, so that batches cut from an Offline
+    query hold sequences of similar length). It runs in the issuing thread, outside the lock,
+    and only reorders within one call: samples of different calls keep their arrival order.
     """
 
     def __init__(
@@ -228,9 +244,11 @@ class Dispatcher:
         max_inflight_batches: int = 2,
         require_first_token: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        order: Callable[[IndexArray], npt.ArrayLike] | None = None,
     ) -> None:
         _check_positive("max_inflight_batches", max_inflight_batches)
         self.policy = policy
+        self._order = order
         self._complete_fn = complete_fn
         self._first_token_fn = first_token_fn
         self._max_inflight = int(max_inflight_batches)
@@ -262,6 +280,12 @@ class Dispatcher:
         n = int(id_arr.shape[0])
         if n == 0:
             return
+        if self._order is not None and n > 1:
+            perm = np.asarray(self._order(idx_arr), dtype=np.int64).reshape(-1)
+            if perm.shape[0] != n or not np.array_equal(np.sort(perm), np.arange(n)):
+                raise DispatchError(f"order() did not return a permutation of {n} samples")
+            id_arr = _readonly(id_arr[perm])
+            idx_arr = _readonly(idx_arr[perm])
         with self._cond:
             if self._closed:
                 raise DispatchError(f"issue after close ({n} samples)")
