@@ -30,7 +30,8 @@ def test_spec_is_complete(bid: str) -> None:
         for t in targets:
             assert t.threshold is not None or t.upper_limit is not None
     task = registry.resolve(spec.task)
-    for hook in ("resolve_dataset_path", "make_dataset", "build_model", "postprocess", "evaluate"):
+    hooks = ("resolve_dataset_path", "make_dataset", "build_model", "postprocess", "evaluate")
+    for hook in (*hooks, "batch_plan"):
         assert callable(getattr(task, hook))
 
 

@@ -295,3 +295,13 @@ def test_server_latency_advice_lowers_qps_when_queries_can_fit() -> None:
     assert "lower target_qps (now 200) until the 99.0th percentile fits" in latency
     assert "no target_qps can pass" not in latency
     assert "lower target_qps so fewer queries miss the bound" in outcome(d).invalid_reasons[1]
+
+
+def test_server_early_stopping_with_no_late_query_asks_for_a_longer_run() -> None:
+    d = parse_detail(FIXTURES / "server_invalid" / "mlperf_log_detail.txt")
+    d.values["result_min_latency_ns"] = 2_000_000
+    d.values["result_overlatency_query_count"] = 0
+    es = next(r for r in outcome(d).invalid_reasons if "early stopping" in r)
+    assert "0 over the 15.0 ms bound" in es
+    assert "too short: raise min_query_count to at least" in es
+    assert "lower target_qps" not in es

@@ -20,7 +20,7 @@ from inferlab.core.spec import (
     Scenario,
     Variant,
 )
-from inferlab.core.task import Evaluation, MetricValue, ModelFacts
+from inferlab.core.task import BatchPlan, Evaluation, MetricValue, ModelFacts
 
 DATASET_ID = "imagenet2012-val"
 MODEL_ID = "resnet50"
@@ -150,9 +150,16 @@ class ResNet50Task:
     def null_output_shape(self, variant: Variant) -> tuple[int, ...]:
         return (variant.num_classes or 1000,)
 
-    def postprocess(self, outputs: np.ndarray, variant: Variant) -> np.ndarray:
+    def postprocess(
+        self, outputs: np.ndarray, variant: Variant, indices: np.ndarray, dataset: Dataset
+    ) -> np.ndarray:
         labels = np.argmax(outputs, axis=1) + variant.label_offset
         return labels.astype(np.float32)
+
+    def batch_plan(self, dataset: Dataset, config: Any, batch_size: int) -> BatchPlan:
+        from inferlab.loadgen.dispatch import FixedBatch
+
+        return BatchPlan(FixedBatch(batch_size), facts={"policy": "fixed", "max_batch": batch_size})
 
     def evaluate(
         self, accuracy_log: Path, dataset: Dataset, variant: Variant, run_dir: Path

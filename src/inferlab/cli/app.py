@@ -104,6 +104,14 @@ def run_cmd(
     no_calibrate: Annotated[
         bool, typer.Option("--no-calibrate", help="Skip the calibration before the test.")
     ] = False,
+    padding: Annotated[
+        str | None,
+        typer.Option(help="Variable-length inputs: batch (pad to the batch's longest) or max."),
+    ] = None,
+    max_batch_tokens: Annotated[
+        int | None, typer.Option(help="Token budget per batch (count x longest).")
+    ] = None,
+    compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the model.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print result.json.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary.")] = False,
 ) -> None:
@@ -127,7 +135,11 @@ def run_cmd(
         "threads": threads,
         "variant": variant,
         "audit_config": audit_config,
+        "padding": padding,
+        "max_batch_tokens": max_batch_tokens,
     }
+    if compile_:
+        flags["compile"] = True
     if quick:
         flags["quick"] = True
     if trace:

@@ -81,6 +81,21 @@ class RunConfig(BaseModel):
     null_service_time_ms: float = Field(default=0.0, ge=0, description="null backend: per batch")
     round: str | None = None
     quiet: bool = False
+    # Variable-length inputs (BERT): how batches are formed and padded.
+    padding: Literal["batch", "max"] = Field(
+        default="batch",
+        description="pad each batch to its longest sequence (batch) or to the maximum (max)",
+    )
+    length_sort: bool = Field(
+        default=True, description="sort the samples of each issued query longest first"
+    )
+    max_batch_tokens: int | None = Field(
+        default=None, ge=1, description="token budget per batch (count x longest), None: off"
+    )
+    pad_multiple: int = Field(
+        default=8, ge=1, le=384, description="round the batch length up to a multiple of this"
+    )
+    compile: bool = Field(default=False, description="torch.compile the model")
 
     @field_validator("device")
     @classmethod

@@ -108,6 +108,11 @@ class BenchmarkSpec:
     synthetic_count: int = 1024
     quick: dict[Scenario, QuickSettings] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
+    # The variant a run uses when it names none and finds neither dataset nor checkpoint
+    # (e.g. a small random BERT on synthetic data); None: the default variant as usual.
+    synthetic_variant: str | None = None
+    # Scenarios that run as measurements but cannot be submitted, with the reason.
+    unsubmittable: dict[Scenario, str] = field(default_factory=dict)
 
     def variant(self, name: str | None = None, backend: str | None = None) -> Variant:
         if name is None:

@@ -39,6 +39,16 @@ class Evaluation:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class BatchPlan:
+    """How the SUT forms batches: a dispatch policy (``inferlab.loadgen.dispatch``), an optional
+    per-issue reordering of samples, and facts for result.json."""
+
+    policy: Any
+    order: Any = None  # Callable[[indices], permutation] | None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
 class BenchmarkTask(Protocol):
     def resolve_dataset_path(self, data_dir: Path | None, dataset_path: Path | None) -> Path | None:
         """The dataset directory to use, or None for the synthetic default."""
@@ -64,8 +74,13 @@ class BenchmarkTask(Protocol):
 
     def null_output_shape(self, variant: Variant) -> tuple[int, ...]: ...
 
-    def postprocess(self, outputs: np.ndarray, variant: Variant) -> np.ndarray:
-        """Model outputs for a batch -> accuracy-log payload rows (one per sample)."""
+    def postprocess(
+        self, outputs: np.ndarray, variant: Variant, indices: np.ndarray, dataset: Dataset
+    ) -> np.ndarray:
+        """Model outputs for a batch of samples ``indices`` -> accuracy-log payload rows."""
+
+    def batch_plan(self, dataset: Dataset, config: Any, batch_size: int) -> BatchPlan:
+        """The batching for a run (``config`` is the RunConfig)."""
 
     def evaluate(
         self, accuracy_log: Path, dataset: Dataset, variant: Variant, run_dir: Path

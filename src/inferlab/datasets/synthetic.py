@@ -75,6 +75,11 @@ class SyntheticImageNet(ResidentCrops):
         path.write_text("".join(lines), encoding="utf-8")
         return path
 
+    def write_scoring_files(self, run_dir: Path) -> dict[str, str]:
+        """Files the official accuracy script needs for this synthetic set, by role."""
+        self.write_val_map(Path(run_dir) / "val_map.txt")
+        return {"val_map": "val_map.txt"}
+
     def describe(self) -> dict[str, Any]:
         return {
             "dataset_id": self.dataset_id,

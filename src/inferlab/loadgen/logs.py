@@ -416,6 +416,9 @@ def _early_stopping_reason(d: DetailLog, text: str, prefix: str) -> str:
         fastest = _as_float(d.get("result_min_latency_ns"))
         if fastest is not None and limit is not None and fastest > limit:
             advice = "no query meets the bound, so only a faster SUT can pass"
+        elif over == 0:
+            total = int(m.group(1)) + int(m.group(2))
+            advice = f"the run was too short: raise min_query_count to at least {total}"
         else:
             advice = "lower target_qps so fewer queries miss the bound (or run longer)"
         return (

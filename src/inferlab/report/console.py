@@ -42,7 +42,7 @@ def accuracy_lines(result: dict[str, Any]) -> list[str]:
         if status == "n/a-synthetic":
             lines.append(
                 f"accuracy : N/A (synthetic)  [pipeline check: {name} {m['value']:.3f}{m['unit']} "
-                "on seeded labels]"
+                "on generated labels]"
             )
         elif "passed" in m:
             verdict = "PASS" if m["passed"] else "FAIL"
@@ -55,9 +55,9 @@ def accuracy_lines(result: dict[str, Any]) -> list[str]:
                     f"           expected for this checkpoint: {acc['expected_for_checkpoint']}"
                 )
         else:
-            lines.append(
-                f"accuracy : {name} {m['value']:.3f}{m['unit']} (random weights: no target)"
-            )
+            random = status == "measured-random-weights"
+            why = "random weights: no target" if random else "no target"
+            lines.append(f"accuracy : {name} {m['value']:.3f}{m['unit']} ({why})")
     if acc.get("note") and status != "n/a-synthetic":
         lines.append(f"           {acc['note']}")
     log = acc.get("log") or {}

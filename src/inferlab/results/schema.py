@@ -32,8 +32,10 @@ def accuracy_section(
     log_path = run_dir / "mlperf_log_accuracy.json"
     if not log_path.is_file():
         raise InferlabError("LoadGen wrote no mlperf_log_accuracy.json", "see worker.log")
-    if dataset.synthetic and hasattr(dataset, "write_val_map"):
-        dataset.write_val_map(run_dir / "val_map.txt")
+    scoring_files: dict[str, str] = {}
+    if dataset.synthetic and hasattr(dataset, "write_scoring_files"):
+        # what the official accuracy script needs to score this synthetic run's log
+        scoring_files = dataset.write_scoring_files(run_dir)
     evaluation = p["task"].evaluate(log_path, dataset, variant, run_dir)
     atomic_write_text(run_dir / "accuracy.txt", evaluation.accuracy_txt)
 
@@ -81,7 +83,8 @@ def accuracy_section(
             "duplicates": int(evaluation.details.get("duplicates", 0)),
             "complete": unique == dataset.total_count,
         },
-        "val_map": "val_map.txt" if synthetic else None,
+        "val_map": scoring_files.get("val_map"),
+        "scoring_files": scoring_files,
         "details": evaluation.details,
     }
 
@@ -115,6 +118,9 @@ def flags_section(cfg: RunConfig, spec: BenchmarkSpec, result: dict[str, Any]) -
         pass  # the trace does not affect submittability
     if (result.get("loadgen") or {}).get("errors"):
         reasons.append("LoadGen logged errors")
+    for scenario, why in spec.unsubmittable.items():
+        if scenario.value == cfg.scenario:
+            reasons.append(why)
     return {
         "synthetic": synthetic,
         "random_weights": random_weights,

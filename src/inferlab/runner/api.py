@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from inferlab import __version__
+from inferlab.config.loader import default_cache_dir
 from inferlab.config.run_config import RunConfig
 from inferlab.core import registry
 from inferlab.core.errors import ConfigError, InferlabError, UnsupportedError
@@ -71,7 +72,15 @@ def prepare(cfg: RunConfig) -> dict[str, Any]:
         # look for the official checkpoint under the data root only for variants that have one
         root = cfg.data_dir if variant.checkpoint_name else None
         model_path = task.resolve_model_path(root, cfg.model_path)
-    dataset = build_dataset(cfg, task, variant, dataset_path, cache_dir=None)
+        synthetic = spec.synthetic_variant
+        if cfg.variant is None and synthetic and dataset_path is None and model_path is None:
+            small = spec.variant(synthetic)
+            if cfg.backend in small.backends:
+                log.info("no dataset and no checkpoint: using the %r variant", small.name)
+                variant = small
+    dataset = build_dataset(
+        cfg, task, variant, dataset_path, cache_dir=default_cache_dir(cfg) / "preprocessed"
+    )
     user_values = (
         parse_user_conf(cfg.user_conf, spec.loadgen_name, scenario.value) if cfg.user_conf else {}
     )
@@ -177,6 +186,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
 
     paths = {"dataset": p["dataset_path"], "model": p["model_path"]}
     job = job_for(cfg, paths, batch_size, calibrate=needs_calibration(cfg, p["user_values"]))
+    job["variant"] = p["variant"].name
     out = run_worker(run_dir, job, write_conf, watchdog_s=cfg.watchdog_s)
 
     result: dict[str, Any] = {
@@ -200,6 +210,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         "model": (out.ready or {}).get("model"),
         "backend": (out.ready or {}).get("backend"),
         "calibration": (out.ready or {}).get("calibration"),
+        "batching": (out.ready or {}).get("batching"),
         "environment": environment.capture(),
         "loadgen": {
             "version": p["loadgen_version"],

@@ -34,7 +34,11 @@ def build_backend(
         from inferlab.backends.torch.config import TorchBackendConfig
 
         tcfg = TorchBackendConfig(
-            device=cfg.device, dtype=cfg.dtype, max_batch=batch_size, threads=cfg.threads
+            device=cfg.device,
+            dtype=cfg.dtype,
+            max_batch=batch_size,
+            threads=cfg.threads,
+            compile=cfg.compile,
         )
         model, facts = task.build_model(variant, model_path, seed=cfg.seed)
         return TorchBackend(model, tcfg, random_weights=facts.random_weights), facts

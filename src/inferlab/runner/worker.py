@@ -47,7 +47,7 @@ class Pipeline:
         else:
             inputs = np.empty((len(indices), 0), dtype=np.float32)
         outputs = self.backend.predict(inputs)
-        return self.task.postprocess(outputs, self.variant)
+        return self.task.postprocess(outputs, self.variant, indices, self.dataset)
 
     def load(self, indices: Any) -> None:
         if self.needs_inputs:
@@ -115,14 +115,14 @@ def _fatal(chan: Channel, lock: threading.Lock, exc: BaseException) -> None:
 
 def work(job: dict[str, Any], chan: Channel) -> None:
     from inferlab.loadgen.adapter import BatchLoop, TestSpec, complete_to_loadgen, run_test
-    from inferlab.loadgen.dispatch import Dispatcher, FixedBatch
+    from inferlab.loadgen.dispatch import Dispatcher
     from inferlab.runner.backends import build_backend, build_dataset
     from inferlab.runner.calibration import measure
 
     t_start = time.perf_counter()
     cfg = RunConfig.model_validate(job["config"])
     spec = registry.get(cfg.benchmark)
-    variant = spec.variant(cfg.variant, cfg.backend)
+    variant = spec.variant(job.get("variant") or cfg.variant, cfg.backend)
     task: BenchmarkTask = registry.resolve(spec.task)
     dataset_path = Path(job["dataset_path"]) if job.get("dataset_path") else None
     model_path = Path(job["model_path"]) if job.get("model_path") else None
@@ -132,6 +132,7 @@ def work(job: dict[str, Any], chan: Channel) -> None:
     dataset = build_dataset(cfg, task, variant, dataset_path, cache_dir=cache_dir)
     backend, facts = build_backend(cfg, spec, variant, task, model_path, batch_size)
     pipeline = Pipeline(dataset, backend, task, variant)
+    plan = task.batch_plan(dataset, cfg, batch_size)
     t_built = time.perf_counter()
 
     calibration = None
@@ -150,6 +151,7 @@ def work(job: dict[str, Any], chan: Channel) -> None:
             "backend": backend.describe(),
             "capabilities": backend.capabilities.__dict__,
             "model": facts.__dict__,
+            "batching": plan.facts,
             "timings": {
                 "build_s": round(t_built - t_start, 3),
                 "calibration_s": round(time.perf_counter() - t_built, 3),
@@ -162,7 +164,10 @@ def work(job: dict[str, Any], chan: Channel) -> None:
 
     send_lock = threading.Lock()
     dispatcher = Dispatcher(
-        FixedBatch(batch_size), complete_to_loadgen, max_inflight_batches=cfg.max_inflight_batches
+        plan.policy,
+        complete_to_loadgen,
+        max_inflight_batches=cfg.max_inflight_batches,
+        order=plan.order,
     )
     loop = BatchLoop(
         dispatcher, pipeline.run_batch, threads=1, on_error=lambda e: _fatal(chan, send_lock, e)

@@ -43,8 +43,11 @@ class TorchBackend(Backend):
         model = model.to(device=self.device, dtype=self.dtype)
         if config.channels_last:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        self.model: torch.nn.Module | None = model.eval()
+        model = model.eval()
         self.n_parameters = sum(p.numel() for p in model.parameters())
+        if config.compile:
+            model = torch.compile(model, dynamic=True)  # type: ignore[assignment]
+        self.model: torch.nn.Module | None = model
         self.capabilities = Capabilities(
             device=str(self.device),
             max_batch=config.max_batch,
@@ -107,6 +110,7 @@ class TorchBackend(Backend):
             "threads": torch.get_num_threads(),
             "max_batch": self.config.max_batch,
             "channels_last": self.config.channels_last,
+            "compile": self.config.compile,
             "random_weights": self.capabilities.random_weights,
             "n_parameters": self.n_parameters,
         }

@@ -17,7 +17,8 @@ class TorchBackendConfig:
 
     ``device``: "cpu", "cuda" or "cuda:N"; ``dtype``: "fp32", "fp16" or "bf16";
     ``threads``: intra-op CPU threads (None: torch's default); ``channels_last``: NHWC memory
-    format for 4-D inputs and the model's conv weights.
+    format for 4-D inputs and the model's conv weights; ``compile``: wrap the model in
+    ``torch.compile`` (dynamic shapes; the first batches of each new shape pay the compile).
     """
 
     device: str = "cpu"
@@ -25,6 +26,7 @@ class TorchBackendConfig:
     max_batch: int = 1
     threads: int | None = None
     channels_last: bool = False
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if not _DEVICE_RE.match(self.device):

@@ -1,0 +1,196 @@
+"""SQuAD v1.1 dev as a LoadGen QSL for BERT: one sample per feature (window), QSL index =
+feature index, as the official accuracy-squad.py expects (rules file §3, §4).
+
+All features stay resident (the real dev set is 10,833 x 3 x 384 int32 = 50 MB), so
+load/unload only record what LoadGen asked for. ``get_batch`` stacks (input_ids, input_mask,
+segment_ids) into one int32 array (n, 3, L): with padding "max" L = 384 like the reference SUT;
+with padding "batch" L = the batch's longest sequence rounded up to ``pad_multiple`` (at most
+384). The model's outputs at real positions do not depend on L (tested in
+tests/unit/test_bert_model.py), which is what makes the shorter batches legitimate.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inferlab.core.errors import ConfigError, DataError
+from inferlab.preprocessing.squad_types import MAX_SEQ_LENGTH, SquadExample, SquadFeatures
+
+log = logging.getLogger(__name__)
+
+DATASET_ID = "squad-v1.1"
+DEV_FILE = "dev-v1.1.json"
+VOCAB_FILE = "vocab.txt"
+SYNTHETIC_ID = "synthetic-squad-v1.1"
+
+
+class SquadDataset:
+    """BERT QSL over precomputed features. ``count`` keeps the first ``count`` features."""
+
+    def __init__(
+        self,
+        examples: Sequence[SquadExample],
+        features: SquadFeatures,
+        *,
+        count: int | None = None,
+        synthetic: bool = False,
+        source: dict[str, Any] | None = None,
+    ) -> None:
+        n = len(features)
+        if n == 0:
+            raise DataError("the SQuAD file produced no features", "check that it has questions")
+        if count is not None and count < 1:
+            raise ConfigError(f"count must be >= 1, got {count}", "pass --count N >= 1")
+        if count is not None and count > n:
+            raise ConfigError(
+                f"--count {count} is more than the {n} features of the dataset",
+                f"pass --count {n} or less, or drop --count",
+            )
+        self.examples = list(examples)
+        self.features = features
+        self.total_count = count or n
+        # the QSL stops inside the feature list: score only questions whose windows all made it
+        self.cut = self.total_count < n
+        self.subset = self.cut and not synthetic  # generated sets are this size by design
+        self.synthetic = synthetic
+        self.dataset_id = SYNTHETIC_ID if synthetic else DATASET_ID
+        self.source = dict(source or {})
+        self.padding = "batch"
+        self.pad_multiple = 8
+        self.lengths = np.ascontiguousarray(features.lengths[: self.total_count], dtype=np.int32)
+        stacked = np.stack([features.input_ids, features.input_mask, features.segment_ids], axis=1)[
+            : self.total_count
+        ]
+        self._inputs = np.ascontiguousarray(stacked, dtype=np.int32)  # (N, 3, 384)
+        self.loaded = 0
+        self._scoring_dir: Path | None = None
+
+    # ------------------------------------------------------------------ QSL
+    def load(self, indices: Sequence[int]) -> None:
+        self.loaded = len(indices)
+
+    def unload(self, indices: Sequence[int]) -> None:
+        self.loaded = 0
+
+    def set_padding(self, padding: str, pad_multiple: int = 8) -> None:
+        if padding not in ("batch", "max"):
+            raise ConfigError(f"unknown padding {padding!r}", "use padding=batch or padding=max")
+        if not 1 <= pad_multiple <= MAX_SEQ_LENGTH:
+            raise ConfigError(
+                f"pad_multiple must be in 1..{MAX_SEQ_LENGTH}, got {pad_multiple}",
+                "use e.g. pad_multiple=8",
+            )
+        self.padding = padding
+        self.pad_multiple = int(pad_multiple)
+
+    def batch_length(self, indices: np.ndarray) -> int:
+        """The padded length L of a batch of these samples."""
+        if self.padding == "max" or len(indices) == 0:
+            return MAX_SEQ_LENGTH
+        longest = int(self.lengths[indices].max())
+        m = self.pad_multiple
+        return min(MAX_SEQ_LENGTH, -(-longest // m) * m)
+
+    def padded_lengths(self, indices: np.ndarray) -> np.ndarray:
+        """Per-sample cost for a token budget: the length each sample pads to on its own."""
+        if self.padding == "max":
+            return np.full(len(indices), MAX_SEQ_LENGTH, dtype=np.int64)
+        m = self.pad_multiple
+        return np.minimum(MAX_SEQ_LENGTH, -(-self.lengths[indices].astype(np.int64) // m) * m)
+
+    def get_batch(self, indices: np.ndarray) -> np.ndarray:
+        idx = np.asarray(indices, dtype=np.int64)
+        return self._inputs[idx, :, : self.batch_length(idx)]
+
+    # ------------------------------------------------------------------ facts
+    def describe(self) -> dict[str, Any]:
+        from inferlab.preprocessing.squad import features_summary
+
+        lengths = self.lengths
+        return {
+            "dataset_id": self.dataset_id,
+            "synthetic": self.synthetic,
+            "total_count": self.total_count,
+            "features_in_file": len(self.features),
+            "questions_in_file": len(self.examples),
+            "subset": self.subset,
+            "unit": "feature (one 384-token window of one question)",
+            "length_mean": round(float(lengths.mean()), 2),
+            "length_min": int(lengths.min()),
+            "length_max": int(lengths.max()),
+            "summary": features_summary(self.features),
+            **{k: v for k, v in self.source.items() if not k.startswith("_")},
+        }
+
+    def write_scoring_files(self, run_dir: Path) -> dict[str, str]:
+        """For synthetic data: dev-v1.1.json + vocab.txt, what accuracy-squad.py needs."""
+        doc = self.source.get("_document")
+        if not self.synthetic or doc is None:
+            return {}
+        from inferlab.datasets.synthetic_squad import write
+
+        return write(doc["json"], doc["vocab"], Path(run_dir))
+
+
+def find_files(path: Path, data_dir: Path | None) -> tuple[Path, Path]:
+    """(dev-v1.1.json, vocab.txt) for a dataset path (directory or the JSON itself).
+
+    vocab.txt is looked up beside the JSON, then under ``<data_dir>/models/bert/``."""
+    json_path = path / DEV_FILE if path.is_dir() else path
+    if not json_path.is_file():
+        raise DataError(
+            f"no {DEV_FILE} at {path}",
+            f"put the SQuAD v1.1 dev file {DEV_FILE} in {path if path.is_dir() else path.parent}",
+        )
+    candidates = [json_path.parent / VOCAB_FILE]
+    if data_dir is not None:
+        candidates.append(data_dir / "models" / "bert" / VOCAB_FILE)
+    for c in candidates:
+        if c.is_file():
+            return json_path, c
+    raise DataError(
+        f"no {VOCAB_FILE} (the BERT WordPiece vocabulary) found in "
+        + " or ".join(str(c.parent) for c in candidates),
+        f"copy vocab.txt of bert_tf_v1_1_large_fp32_384_v2 next to {json_path.name}",
+    )
+
+
+def load_real(
+    json_path: Path, vocab_path: Path, *, count: int | None, cache_dir: Path | None
+) -> SquadDataset:
+    from inferlab.preprocessing.squad import load_features
+
+    examples, features = load_features(json_path, vocab_path, cache_dir=cache_dir)
+    source = {"path": str(json_path), "vocab": str(vocab_path)}
+    return SquadDataset(examples, features, count=count, source=source)
+
+
+def load_synthetic(*, count: int, seed: int) -> SquadDataset:
+    """Synthetic set with exactly ``count`` features (the first ``count`` of a generated set)."""
+    from inferlab.datasets.synthetic_squad import GENERATOR_VERSION, generate, write
+    from inferlab.preprocessing.squad import (
+        WordPieceTokenizer,
+        convert_examples_to_features,
+        read_examples,
+    )
+
+    if count < 1:
+        raise ConfigError(f"sample count must be at least 1, got {count}", "pass --count N >= 1")
+    doc, vocab = generate(seed, count)  # >= 1 feature per question, so >= count features
+    with tempfile.TemporaryDirectory(prefix="inferlab-squad-") as tmp:
+        names = write(doc, vocab, Path(tmp))
+        examples = read_examples(Path(tmp) / names["dataset"])
+        tokenizer = WordPieceTokenizer(Path(tmp) / names["vocab"])
+    features = convert_examples_to_features(examples, tokenizer)
+    source = {
+        "generator": f"inferlab.datasets.synthetic_squad v{GENERATOR_VERSION}",
+        "seed": seed,
+        "_document": {"json": doc, "vocab": vocab},
+    }
+    return SquadDataset(examples, features, count=count, synthetic=True, source=source)

@@ -1,0 +1,252 @@
+"""bert-99 / bert-99.9 end to end through the real LoadGen: synthetic default (tiny random BERT),
+a hand-made SQuAD-format dataset on disk, a checkpoint with its bert_config.json, both padding
+paths, the Server measurement label, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inferlab.loadgen.accuracy_log import decode_hex, iter_entries
+from tests.integration.helpers import cli, run_cfg
+
+torch = pytest.importorskip("torch")
+
+FAST = ["loadgen.min_duration=0", "loadgen.min_query_count=48"]
+
+VOCAB = [
+    "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "?", "the", "a", "of", "in", "was",
+    "is", "what", "who", "when", "where", "river", "city", "built", "bridge", "old", "new",
+    "stone", "king", "year", "called", "over", "by", "##s", "##ed", "north", "south", "1850",
+    "museum", "opened", "people", "live", "there", "many", "large",
+]  # fmt: skip
+
+
+def write_squad_dir(root: Path, long_context: bool = True) -> Path:
+    """A small SQuAD v1.1-format dev set plus vocab, as a user would lay it out."""
+    short = "The old stone bridge over the river was built by the king in 1850."
+    long = " ".join(
+        ["Many people live in the new city north of the river."] * 45
+        + ["The museum opened in 1850 in the old city."]
+    )
+    paragraphs = [
+        {
+            "context": short,
+            "qas": [
+                {"id": "q1", "question": "Who built the bridge?",
+                 "answers": [{"text": "the king", "answer_start": short.index("the king")}]},
+                {"id": "q2", "question": "When was the bridge built?",
+                 "answers": [{"text": "1850", "answer_start": short.index("1850")}]},
+            ],
+        }
+    ]  # fmt: skip
+    if long_context:
+        paragraphs.append(
+            {
+                "context": long,
+                "qas": [
+                    {"id": "q3", "question": "When was the museum opened?",
+                     "answers": [{"text": "1850", "answer_start": long.index("1850")}]},
+                ],
+            }
+        )  # fmt: skip
+    d = root / "squad-v1.1"
+    d.mkdir(parents=True)
+    doc = {"version": "1.1", "data": [{"title": "t", "paragraphs": paragraphs}]}
+    (d / "dev-v1.1.json").write_text(json.dumps(doc))
+    (d / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
+    return d
+
+
+def logits_by_index(run_dir: Path) -> dict[int, np.ndarray]:
+    return {
+        e.qsl_idx: decode_hex(e.data, np.float32).reshape(384, 2)
+        for e in iter_entries(run_dir / "mlperf_log_accuracy.json")
+    }
+
+
+def test_synthetic_default_runs_tiny_bert_and_labels_everything(tmp_path: Path) -> None:
+    perf = run_cfg(tmp_path, FAST, benchmark="bert-99", count=48, calibrate=False)
+    assert perf["status"] == "ok" and perf["result"]["validity"] == "VALID"
+    assert perf["benchmark"]["variant"]["name"] == "tiny"
+    assert perf["flags"]["synthetic"] and perf["flags"]["random_weights"]
+    assert perf["dataset"]["dataset_id"] == "synthetic-squad-v1.1"
+    assert perf["dataset"]["total_count"] == 48
+    assert perf["batching"]["padding"] == "batch" and perf["batching"]["length_sort"] is True
+    acc = run_cfg(tmp_path, [], benchmark="bert-99", count=48, calibrate=False, mode="accuracy")
+    run_dir = Path(acc["run_dir"])
+    assert acc["accuracy"]["status"] == "n/a-synthetic"
+    line = (run_dir / "accuracy.txt").read_text().strip()
+    parsed = json.loads(line)
+    assert list(parsed) == ["exact_match", "f1"]
+    f1 = next(m for m in acc["accuracy"]["metrics"] if m["metric"] == "F1")
+    assert f1["value"] == pytest.approx(parsed["f1"])
+    # scoring files for the official script, and the predictions it would write
+    assert acc["accuracy"]["scoring_files"] == {"dataset": "dev-v1.1.json", "vocab": "vocab.txt"}
+    assert (run_dir / "dev-v1.1.json").is_file() and (run_dir / "vocab.txt").is_file()
+    preds = json.loads((run_dir / "predictions.json").read_text())
+    # one prediction per generated question, as the official script writes ("empty" for the
+    # questions whose windows are not all in the QSL); only covered ones are scored
+    assert len(preds) == 48
+    assert 0 < acc["accuracy"]["details"]["questions_scored"] < 48
+    logits = logits_by_index(run_dir)
+    assert sorted(logits) == list(range(48))
+    # payload: model logits at real positions, -10000 past each sequence
+    lengths = np.array([len(f.tokens) for f in _synthetic_features(48)])
+    for i, arr in logits.items():
+        assert np.all(arr[lengths[i] :] == -10000.0)
+        assert np.all(np.abs(arr[: lengths[i]]) < 100)
+
+
+def _synthetic_features(count: int) -> list:
+    from inferlab.datasets.squad import load_synthetic
+
+    ds = load_synthetic(count=count, seed=0)
+    return list(ds.features.features[:count])
+
+
+def test_padding_paths_agree(tmp_path: Path) -> None:
+    """Batch-padded + length-sorted vs padded-to-384 in arrival order: same logits (to
+    rounding) at real positions, identical predictions."""
+    runs = {}
+    for padding, sort in (("max", "false"), ("batch", "true")):
+        sets = [f"padding={padding}", f"length_sort={sort}"]
+        r = run_cfg(
+            tmp_path, sets, benchmark="bert-99", count=40, calibrate=False, mode="accuracy",
+            scenario="Offline", batch_size=16,
+        )  # fmt: skip
+        runs[padding] = Path(r["run_dir"])
+    a, b = logits_by_index(runs["max"]), logits_by_index(runs["batch"])
+    assert sorted(a) == sorted(b) == list(range(40))
+    for i in a:
+        np.testing.assert_allclose(a[i], b[i], rtol=1e-4, atol=1e-4)
+    pa = json.loads((runs["max"] / "predictions.json").read_text())
+    pb = json.loads((runs["batch"] / "predictions.json").read_text())
+    assert pa == pb
+
+
+def test_token_budget_and_single_stream_and_server_label(tmp_path: Path) -> None:
+    r = run_cfg(
+        tmp_path, [*FAST, "max_batch_tokens=2048"], benchmark="bert-99", count=48,
+        calibrate=False,
+    )  # fmt: skip
+    assert r["status"] == "ok" and r["batching"]["policy"] == "token-budget"
+    ss = run_cfg(
+        tmp_path, ["loadgen.min_duration=0", "loadgen.min_query_count=64"], benchmark="bert-99.9",
+        count=32, calibrate=False, scenario="SingleStream",
+    )  # fmt: skip
+    assert ss["status"] == "ok", ss["result"]["invalid_reasons"]
+    assert ss["result"]["unit"] == "ms"
+    sv = run_cfg(
+        tmp_path, ["loadgen.min_duration=0", "loadgen.min_query_count=32",
+                   "loadgen.target_qps=20"],
+        benchmark="bert-99", count=32, calibrate=False, scenario="Server",
+    )  # fmt: skip
+    eff = sv["loadgen"]["effective"]
+    assert eff.get("target_latency_ns") in (130_000_000, "130000000") or any(
+        "130" in str(v) for k, v in eff.items() if "latency" in k
+    )
+    assert any("no Server scenario" in why for why in sv["flags"]["not_submittable_because"])
+
+
+def test_dataset_on_disk_with_checkpoint_and_config(tmp_path: Path) -> None:
+    from inferlab.benchmarks.bert import TINY_ARCH
+    from inferlab.models.bert import BertConfig, build_bert_qa
+
+    data = write_squad_dir(tmp_path / "data")
+    model_dir = tmp_path / "data" / "models" / "bert"
+    model_dir.mkdir(parents=True)
+    config = BertConfig(vocab_size=len(VOCAB), **TINY_ARCH)
+    torch.manual_seed(3)
+    torch.save(build_bert_qa(config).state_dict(), model_dir / "model.pytorch")
+    cfg_json = {
+        "attention_probs_dropout_prob": 0.1, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+        "hidden_size": config.hidden_size, "initializer_range": 0.02,
+        "intermediate_size": config.intermediate_size, "max_position_embeddings": 512,
+        "num_attention_heads": config.num_attention_heads,
+        "num_hidden_layers": config.num_hidden_layers, "type_vocab_size": 2,
+        "vocab_size": len(VOCAB),
+    }  # fmt: skip
+    (model_dir / "bert_config.json").write_text(json.dumps(cfg_json))
+    acc = run_cfg(
+        tmp_path, [], benchmark="bert-99", data_dir=tmp_path / "data", calibrate=False,
+        mode="accuracy",
+    )  # fmt: skip
+    assert acc["benchmark"]["variant"]["name"] == "pytorch"
+    assert acc["model"]["random_weights"] is False
+    assert acc["model"]["extra"]["config_source"].endswith("bert_config.json")
+    assert acc["dataset"]["synthetic"] is False and acc["dataset"]["questions_in_file"] == 3
+    n = acc["dataset"]["total_count"]
+    assert n >= 4  # the long context needs several windows
+    status = acc["accuracy"]["status"]
+    assert status in ("pass", "fail")
+    f1 = next(m for m in acc["accuracy"]["metrics"] if m["metric"] == "F1")
+    assert f1["threshold"] == pytest.approx(90.874 * 0.99)
+    assert f1["passed"] is (f1["value"] >= 90.874 * 0.99)
+    assert acc["accuracy"]["details"]["questions_scored"] == 3
+    assert data.is_dir()
+
+
+def test_bad_input_names_the_fix(tmp_path: Path) -> None:
+    data = write_squad_dir(tmp_path / "data")
+    (data / "vocab.txt").unlink()
+    proc = cli("run", "bert-99", "--dataset-path", str(data), "--out", str(tmp_path / "runs"))
+    assert proc.returncode == 2
+    assert "vocab.txt" in proc.stderr and "fix" in proc.stderr.lower()
+    proc = cli("run", "bert-99", "--scenario", "MultiStream", "--out", str(tmp_path / "runs"))
+    assert proc.returncode == 2 and "SingleStream" in proc.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_official_accuracy_script_agrees(tmp_path: Path) -> None:
+    """Optional: accuracy-squad.py (with transformers) scores our run's log like we do."""
+    root = os.environ.get("INFERLAB_OFFICIAL_INFERENCE")
+    if not root:
+        pytest.skip("set INFERLAB_OFFICIAL_INFERENCE to a mlcommons/inference checkout")
+    pytest.importorskip("transformers")
+    src = Path(root) / "language" / "bert"
+    names = ("accuracy-squad.py", "create_squad_data.py", "evaluate_v1.1.py", "tokenization.py")
+    if not all((src / n).is_file() for n in names):
+        pytest.skip(f"needs {', '.join(names)} in {src} (tokenization.py: Google's BERT one)")
+    bert_dir = tmp_path / "official"
+    bert_dir.mkdir()
+    for n in names:  # Google's tokenization.py imports tensorflow only for file reading
+        text = (src / n).read_text()
+        keep = [ln for ln in text.splitlines(True) if not ln.startswith("import tensorflow")]
+        (bert_dir / n).write_text("".join(keep))
+    acc = run_cfg(tmp_path, [], benchmark="bert-99", count=64, calibrate=False, mode="accuracy")
+    run_dir = Path(acc["run_dir"])
+    # the official script scores every question; a cut QSL would score the rest as 0 there, so
+    # compare on a dataset file holding only the covered questions
+    doc = json.loads((run_dir / "dev-v1.1.json").read_text())
+    scored = acc["accuracy"]["details"]["questions_scored"]
+    ids = [q["id"] for a in doc["data"] for p in a["paragraphs"] for q in p["qas"]][:scored]
+    for art in doc["data"]:
+        for par in art["paragraphs"]:
+            par["qas"] = [q for q in par["qas"] if q["id"] in ids]
+    covered = tmp_path / "covered.json"
+    covered.write_text(json.dumps(doc))
+    # covered questions are a prefix, their windows the first m features: drop the others
+    m = sum(1 for f in _synthetic_features(64) if f.example_index < scored)
+    log = tmp_path / "log.json"
+    from inferlab.loadgen.accuracy_log import write_accuracy_log
+
+    write_accuracy_log(
+        log, [e for e in iter_entries(run_dir / "mlperf_log_accuracy.json") if e.qsl_idx < m]
+    )
+    proc = subprocess.run(
+        [sys.executable, str(bert_dir / "accuracy-squad.py"), "--vocab_file",
+         str(run_dir / "vocab.txt"), "--val_data", str(covered), "--log_file",
+         str(log), "--out_file", str(tmp_path / "p.json"),
+         "--features_cache_file", str(tmp_path / "f.pickle")],
+        capture_output=True, text=True, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    official = proc.stdout.strip().splitlines()[-1]
+    assert official == (run_dir / "accuracy.txt").read_text().strip()
