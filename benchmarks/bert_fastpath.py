@@ -29,6 +29,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -122,24 +123,54 @@ def plan_batches(ds: Any, run_cfg: RunCfg, batch: int) -> list[np.ndarray]:
     return out
 
 
-def raw_pass(ds: Any, backend: Any, batches: list[np.ndarray]) -> tuple[float, np.ndarray]:
-    """One pass over the batches: gather, predict, postprocess. (seconds, payloads by index)."""
+def raw_pass(
+    ds: Any, backend: Any, batches: list[np.ndarray], threads: int = 1
+) -> tuple[float, np.ndarray]:
+    """One pass over the batches: gather, predict, postprocess, on ``threads`` threads taking
+    batches in order (like the SUT's batch loop). (seconds, payloads by index)."""
     from inferlab.benchmarks.bert import PYTORCH, TASK
 
     payloads = np.empty((ds.total_count, MAX_LEN, 2), np.float32)
+    todo = iter(batches)
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        while True:
+            with lock:
+                idx = next(todo, None)
+            if idx is None:
+                return
+            try:
+                out = backend.predict(ds.get_batch(idx))
+                payloads[idx] = TASK.postprocess(out, PYTORCH, idx, ds)
+            except BaseException as exc:  # report in the caller
+                errors.append(exc)
+                return
+
     t = time.perf_counter()
-    for idx in batches:
-        out = backend.predict(ds.get_batch(idx))
-        payloads[idx] = TASK.postprocess(out, PYTORCH, idx, ds)
-    return time.perf_counter() - t, payloads
+    if threads == 1:
+        work()
+    else:
+        pool = [threading.Thread(target=work) for _ in range(threads)]
+        for th in pool:
+            th.start()
+        for th in pool:
+            th.join()
+    sec = time.perf_counter() - t
+    if errors:
+        raise errors[0]
+    return sec, payloads
 
 
-def measure(ds: Any, backend: Any, batches: list[np.ndarray], repeats: int) -> dict[str, Any]:
+def measure(
+    ds: Any, backend: Any, batches: list[np.ndarray], repeats: int, threads: int = 1
+) -> dict[str, Any]:
     raw_pass(ds, backend, batches)  # warm-up: every shape once (compile, cuDNN/cuBLAS choices)
     times = []
     payloads = None
     for _ in range(repeats):
-        sec, payloads = raw_pass(ds, backend, batches)
+        sec, payloads = raw_pass(ds, backend, batches, threads)
         times.append(sec)
     best = min(times)
     n = ds.total_count
@@ -173,7 +204,7 @@ def loadgen_child(args: argparse.Namespace) -> dict[str, Any]:
     backend = build_backend(args, args.child_dtype, args.compile)
     rc = RunCfg("batch", True, args.child_tokens or None)
     batches = plan_batches(ds, rc, args.batch)
-    raw = measure(ds, backend, batches, args.repeats)
+    raw = measure(ds, backend, batches, args.repeats, args.loop_threads)
     raw.pop("_payloads")
     plan = TASK.batch_plan(ds, rc, args.batch)
 
@@ -191,15 +222,20 @@ def loadgen_child(args: argparse.Namespace) -> dict[str, Any]:
             "bert.Offline.min_duration = 0\n"
             f"bert.Offline.performance_sample_count_override = {n}\n"
         )
-        dispatcher = Dispatcher(plan.policy, complete_to_loadgen, order=plan.order)
-        loop = BatchLoop(dispatcher, run_batch, threads=1)
+        dispatcher = Dispatcher(
+            plan.policy,
+            complete_to_loadgen,
+            order=plan.order,
+            max_inflight_batches=max(2, args.loop_threads),
+        )
+        loop = BatchLoop(dispatcher, run_batch, threads=args.loop_threads)
         spec = TestSpec(conf, "bert", "Offline", "performance", out, n, n, None, False)
         loop.start()
         t = time.perf_counter()
         run_test(spec, load=lambda i: None, unload=lambda i: None, dispatcher=dispatcher)
         wall = time.perf_counter() - t
         loop.stop()
-        after = measure(ds, backend, batches, args.repeats)  # the raw loop again: drift check
+        after = measure(ds, backend, batches, args.repeats, args.loop_threads)  # drift check
         after.pop("_payloads")
         oc = outcome(
             parse_detail(out / "mlperf_log_detail.txt"),
@@ -248,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-tokens", default="24576,49152", help="token budgets to try (comma)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--compile", action="store_true", help="torch.compile the model")
+    ap.add_argument(
+        "--loop-threads", type=int, default=1, help="batch threads, raw and under LoadGen"
+    )
     ap.add_argument("--no-loadgen", action="store_true")
     ap.add_argument("--loadgen-passes", type=int, default=2, help="LoadGen samples = passes x n")
     ap.add_argument("--check-n", type=int, default=256, help="samples for the vs-fp32 check")
@@ -275,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         "samples": ds.total_count,
         "length_mean": round(float(ds.lengths.mean()), 1),
         "compile": args.compile,
+        "loop_threads": args.loop_threads,
         "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
     }
     print(json.dumps(info))
@@ -294,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         base = None
         for name, rc, batch in configs:
             batches = plan_batches(ds, rc, batch)
-            r = measure(ds, backend, batches, args.repeats)
+            r = measure(ds, backend, batches, args.repeats, args.loop_threads)
             payloads = r.pop("_payloads")
             if name == "padded":
                 padded_payloads, base = payloads, r["seconds_best"]
@@ -345,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# {info['model']} on {info['device']}, {info['date']}")
     print(
         f"# inputs: {info['inputs']}, {info['samples']} samples, mean length "
-        f"{info['length_mean']}, compile={args.compile}, best of {args.repeats} passes"
+        f"{info['length_mean']}, compile={args.compile}, loop threads {args.loop_threads}, "
+        f"best of {args.repeats} passes"
     )
     print(
         f"{'dtype':5} {'path':14} {'batch':>5} {'batches':>7} {'waste':>6} {'s/pass':>8} "

@@ -112,11 +112,11 @@ def _synthetic_features(count: int) -> list:
 
 
 def test_padding_paths_agree(tmp_path: Path) -> None:
-    """Batch-padded + length-sorted vs padded-to-384 in arrival order: same logits (to
-    rounding) at real positions, identical predictions."""
+    """Batch-padded + length-sorted (on two batch threads) vs padded-to-384 in arrival order:
+    same logits (to rounding) at real positions, identical predictions."""
     runs = {}
-    for padding, sort in (("max", "false"), ("batch", "true")):
-        sets = [f"padding={padding}", f"length_sort={sort}"]
+    for padding, sort, threads in (("max", "false", 1), ("batch", "true", 2)):
+        sets = [f"padding={padding}", f"length_sort={sort}", f"loop_threads={threads}"]
         r = run_cfg(
             tmp_path, sets, benchmark="bert-99", count=40, calibrate=False, mode="accuracy",
             scenario="Offline", batch_size=16,

@@ -70,6 +70,12 @@ class RunConfig(BaseModel):
     loadgen: dict[str, float] = Field(default_factory=dict)
     batch_size: int | None = Field(default=None, ge=1)
     max_inflight_batches: int = Field(default=2, ge=1)
+    loop_threads: int = Field(
+        default=1,
+        ge=1,
+        le=8,
+        description="batch threads (2 on a GPU: one prepares/finishes a batch while one runs)",
+    )
     threads: int | None = Field(default=None, ge=1)
     decoder: Literal["pillow", "cv2"] = "pillow"
     calibrate: bool = True
@@ -113,6 +119,16 @@ class RunConfig(BaseModel):
                     f"unknown LoadGen key {key!r}: use one of {', '.join(sorted(LOADGEN_KEYS))}"
                 )
         return v
+
+    @model_validator(mode="after")
+    def _threads_have_batches(self) -> RunConfig:
+        if self.loop_threads > self.max_inflight_batches:
+            raise ValueError(
+                f"loop_threads={self.loop_threads} needs max_inflight_batches >= "
+                f"{self.loop_threads} (now {self.max_inflight_batches}): only that many threads "
+                "can hold a batch at once; raise it or use fewer threads"
+            )
+        return self
 
     @model_validator(mode="after")
     def _paths(self) -> RunConfig:

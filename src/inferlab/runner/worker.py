@@ -170,7 +170,10 @@ def work(job: dict[str, Any], chan: Channel) -> None:
         order=plan.order,
     )
     loop = BatchLoop(
-        dispatcher, pipeline.run_batch, threads=1, on_error=lambda e: _fatal(chan, send_lock, e)
+        dispatcher,
+        pipeline.run_batch,
+        threads=cfg.loop_threads,
+        on_error=lambda e: _fatal(chan, send_lock, e),
     )
     stop = threading.Event()
     hb = threading.Thread(target=_heartbeat, args=(chan, dispatcher, stop, send_lock), daemon=True)
