@@ -90,3 +90,20 @@ def test_calibration_only_when_its_key_is_used() -> None:
     assert not needs_calibration(cfg(scenario="MultiStream"), {"target_latency": 40})
     assert not needs_calibration(cfg(scenario="Offline", mode="accuracy"), {})
     assert needs_calibration(cfg(scenario="Server", mode="accuracy"), {})
+
+
+def test_loop_threads_need_inflight_batches_and_bert_fields_validate() -> None:
+    with pytest.raises(ConfigError, match="max_inflight_batches >= 3"):
+        build_config(flags={"loop_threads": 3}, sets=[], environ={})
+    cfg = build_config(
+        flags={"loop_threads": 3, "max_inflight_batches": 3},
+        sets=["padding=max", "max_batch_tokens=4096", "length_sort=false"],
+        environ={},
+    )
+    assert (cfg.loop_threads, cfg.padding, cfg.max_batch_tokens, cfg.length_sort) == (
+        3, "max", 4096, False,
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="padding"):
+        build_config(flags={}, sets=["padding=none"], environ={})
+    with pytest.raises(ConfigError, match="pad_multiple"):
+        build_config(flags={}, sets=["pad_multiple=0"], environ={})

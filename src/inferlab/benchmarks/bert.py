@@ -208,7 +208,7 @@ class BertTask:
         else:
             policy = FixedBatch(batch_size)
             facts.update(policy="fixed")
-        return BatchPlan(policy, order=order, facts=facts)
+        return BatchPlan(policy, order=order, facts=facts, variable_cost=True)
 
     def evaluate(
         self, accuracy_log: Path, dataset: Dataset, variant: Variant, run_dir: Path

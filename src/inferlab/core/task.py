@@ -47,6 +47,9 @@ class BatchPlan:
     policy: Any
     order: Any = None  # Callable[[indices], permutation] | None
     facts: dict[str, Any] = field(default_factory=dict)
+    # Samples differ in cost (sequence length): calibrate on the batches this plan cuts from a
+    # sample of the QSL, not on one batch repeated.
+    variable_cost: bool = False
 
 
 class BenchmarkTask(Protocol):

@@ -3,11 +3,12 @@
 Everything is derived from (seed, questions) alone: made-up words built from syllables, a
 vocabulary holding most of them whole plus ``##`` syllable pieces (so WordPiece splits the
 rest), paragraphs whose token lengths follow the length mix of the issue's benchmark (normal,
-mean 182, sd 70, clipped to [64, 384] tokens per window) with about one paragraph in twelve long
-enough to need two or three windows, questions built from words near the answer, and answers
-that are spans of the paragraph with their character offsets. The result goes through the SAME
-reader, tokenizer and feature code as the real dev set. Answers are random, so F1 of any model
-on this data says nothing about the model; runs on it are labelled SYNTHETIC.
+mean 182, sd 70, clipped to [64, 384] tokens per window, approximately) with about one
+paragraph in thirty long enough to need two or three windows, questions built from words near
+the answer, and answers that are spans of the paragraph with their character offsets. The
+result goes through the SAME reader, tokenizer and feature code as the real dev set. Answers
+are random, so F1 of any model on this data says nothing about the model; runs on it are
+labelled SYNTHETIC.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 _SYLLABLES = tuple(
     c + v
@@ -78,11 +79,14 @@ def generate(seed: int, questions: int) -> tuple[dict[str, Any], list[str]]:
 def _paragraph(
     rng: np.random.Generator, words: list[str], n_questions: int
 ) -> tuple[dict[str, Any], int]:
-    if rng.random() < 1 / 12:
-        target = int(rng.integers(400, 900))  # several windows
+    if rng.random() < 1 / 30:
+        target = int(rng.integers(400, 560))  # two or three windows
     else:
         target = int(np.clip(rng.normal(LENGTH_MEAN, LENGTH_SD), LENGTH_MIN, LENGTH_MAX))
-    n_words = max(8, int(target * 0.8) - 14)  # ~1.25 tokens per word, minus the question
+    # a window holds [CLS] question [SEP] context [SEP]: ~14.5 question tokens, ~1.44 tokens
+    # per context word (measured on this generator's output); rounded up so that the window
+    # lengths come out near the mix's mean
+    n_words = max(8, int((target - 24) / 1.5))
     tokens: list[str] = []
     for _ in range(n_words):
         w = words[int(rng.integers(0, len(words)))]

@@ -23,35 +23,45 @@ def measure(
     samples_per_query: int = 8,
     budget_s: float = 3.0,
     clock: Callable[[], float] = time.perf_counter,
+    batches: list[np.ndarray] | None = None,
 ) -> dict[str, Any]:
-    """Time the same path the SUT uses (gather, predict, postprocess) on resident samples."""
+    """Time the same path the SUT uses (gather, predict, postprocess) on resident samples.
+
+    Without ``batches`` one batch of the scenario's size is timed repeatedly (fixed-cost
+    samples). With ``batches`` (variable-cost samples: the batches the SUT's policy cuts from a
+    sample of the QSL) they are timed in turn, cycling, and throughput is samples / time."""
     if scenario == "SingleStream":
         b = 1
     elif scenario == "MultiStream":
         b = samples_per_query
     else:
         b = batch_size
-    idx = np.arange(b, dtype=np.int64) % max(available, 1)
-    run_batch(idx)  # warm-up, not timed
+    if not batches:
+        batches = [np.arange(b, dtype=np.int64) % max(available, 1)]
+    run_batch(batches[0])  # warm-up, not timed
     times: list[float] = []
+    samples = 0
     start = clock()
     while True:
+        idx = batches[len(times) % len(batches)]
         t0 = clock()
         run_batch(idx)
         times.append(clock() - t0)
+        samples += len(idx)
         elapsed = clock() - start
-        if len(times) >= 3 and elapsed >= budget_s:
+        whole = len(times) % len(batches) == 0  # variable cost: stop after whole cycles only
+        if whole and len(times) >= 3 and elapsed >= budget_s:
             break
-        if len(times) >= 2 and elapsed >= 2 * budget_s:  # slow batches (a CPU): two suffice
+        if whole and len(times) >= 2 and elapsed >= 2 * budget_s:  # slow batches: two suffice
             break
         if len(times) >= 200 or elapsed >= 4 * budget_s:
             break
     total = sum(times)
     return {
-        "batch_size": b,
+        "batch_size": b if len(batches) == 1 else round(samples / len(times), 2),
         "iterations": len(times),
         "duration_s": round(total, 6),
-        "throughput_sps": (b * len(times) / total) if total > 0 else None,
+        "throughput_sps": (samples / total) if total > 0 else None,
         "latency_p50_s": statistics.median(times),
         "latency_max_s": max(times),
         "diagnostic": True,

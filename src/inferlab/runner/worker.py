@@ -113,6 +113,25 @@ def _fatal(chan: Channel, lock: threading.Lock, exc: BaseException) -> None:
     os._exit(2 if isinstance(exc, InferlabError) else 1)
 
 
+def calibration_batches(plan: Any, n: int, scenario: str) -> list[np.ndarray]:
+    """The batches the plan cuts from samples 0..n-1: one query of n samples for Offline (so
+    the plan's ordering applies), one sample per query otherwise (Server issues arrive one by
+    one; SingleStream runs one at a time)."""
+    from inferlab.loadgen.dispatch import Dispatcher
+
+    if scenario != "Offline":
+        if scenario == "SingleStream":
+            return [np.array([i], dtype=np.int64) for i in range(min(n, 64))]
+        plan = type(plan)(plan.policy)  # arrival order, no sorting
+    d = Dispatcher(plan.policy, lambda *a, **k: None, max_inflight_batches=n + 1, order=plan.order)
+    d.issue(np.arange(n, dtype=np.uint64), np.arange(n, dtype=np.int64))
+    d.close()
+    out = []
+    while (b := d.next_batch(timeout=0)) is not None:
+        out.append(b.indices)
+    return out
+
+
 def work(job: dict[str, Any], chan: Channel) -> None:
     from inferlab.loadgen.adapter import BatchLoop, TestSpec, complete_to_loadgen, run_test
     from inferlab.loadgen.dispatch import Dispatcher
@@ -138,10 +157,16 @@ def work(job: dict[str, Any], chan: Channel) -> None:
     calibration = None
     if job.get("calibrate"):
         n = min(dataset.total_count, max(batch_size, 8))
+        if plan.variable_cost:
+            n = min(dataset.total_count, 8 * batch_size)
         idx = list(range(n))
         pipeline.load(idx)
         calibration = measure(
-            pipeline.run_batch, scenario=cfg.scenario, available=n, batch_size=batch_size
+            pipeline.run_batch,
+            scenario=cfg.scenario,
+            available=n,
+            batch_size=batch_size,
+            batches=calibration_batches(plan, n, cfg.scenario) if plan.variable_cost else None,
         )
         pipeline.unload(idx)
     chan.send(

@@ -1,0 +1,77 @@
+"""Calibration before the LoadGen test: fixed batches, or the batches a variable-cost plan cuts."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from inferlab.core.task import BatchPlan
+from inferlab.loadgen.dispatch import CostAware, FixedBatch
+from inferlab.runner.calibration import loadgen_hints, measure
+from inferlab.runner.worker import calibration_batches
+
+
+class FakeClock:
+    """A clock the fake run_batch functions advance by their simulated cost."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_fixed_batch_is_repeated() -> None:
+    clock = FakeClock()
+    seen: list[list[int]] = []
+
+    def run(idx: np.ndarray) -> None:
+        seen.append(idx.tolist())
+        clock.t += 0.5
+
+    out = measure(run, scenario="Offline", available=100, batch_size=4, clock=clock, budget_s=1)
+    assert all(s == [0, 1, 2, 3] for s in seen)
+    assert out["batch_size"] == 4 and out["throughput_sps"] == 8.0  # 4 samples per 0.5 s
+
+
+def test_variable_cost_batches_are_cycled_and_counted_by_samples() -> None:
+    clock = FakeClock()
+    lengths = np.array([10, 300, 20, 200, 30, 100])
+
+    def run(idx: np.ndarray) -> None:
+        clock.t += float(lengths[idx].max()) * len(idx) / 1000
+
+    plan = BatchPlan(
+        FixedBatch(2), order=lambda idx: np.argsort(-lengths[idx], kind="stable"),
+        variable_cost=True,
+    )  # fmt: skip
+    batches = calibration_batches(plan, 6, "Offline")
+    assert [b.tolist() for b in batches] == [[1, 3], [5, 4], [2, 0]]  # sorted, then cut
+    out = measure(
+        run, scenario="Offline", available=6, batch_size=2, clock=clock, budget_s=1.0,
+        batches=batches,
+    )  # fmt: skip
+    # one cycle = 6 samples in (600 + 200 + 40) ms
+    assert (
+        out["throughput_sps"] == np.float64(6 / 0.84)
+        or abs(out["throughput_sps"] - 6 / 0.84) < 1e-9
+    )
+    hints, notes = loadgen_hints(out, "Offline", 0.5)
+    assert abs(hints["target_qps"] - round(6 / 0.84 * 1.1, 3)) < 1e-9 and notes["target_qps"]
+    # Server: arrival order (no sorting); SingleStream: single samples
+    server = calibration_batches(plan, 6, "Server")
+    assert [b.tolist() for b in server] == [[0, 1], [2, 3], [4, 5]]
+    ss = calibration_batches(plan, 6, "SingleStream")
+    assert [b.tolist() for b in ss] == [[i] for i in range(6)]
+
+
+def test_token_budget_plan_cuts_calibration_batches_like_the_run() -> None:
+    lengths = np.array([100, 100, 50, 50, 50, 50])
+    plan = BatchPlan(
+        CostAware(max_cost=200, cost_of=lambda idx: lengths[idx], padded=True),
+        order=lambda idx: np.argsort(-lengths[idx], kind="stable"),
+        variable_cost=True,
+    )
+    assert [b.tolist() for b in calibration_batches(plan, 6, "Offline")] == [
+        [0, 1],
+        [2, 3, 4, 5],
+    ]
