@@ -99,3 +99,19 @@ def test_find_files_names_what_is_missing(tmp_path: Path) -> None:
         tmp_path / "dev-v1.1.json",
         models / "vocab.txt",
     )
+
+
+def test_official_size_file_checks_the_reference_feature_count(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from inferlab.datasets.squad import OFFICIAL_FEATURES, OFFICIAL_QUESTIONS, load_real
+
+    doc, vocab = synthetic_squad.generate(0, OFFICIAL_QUESTIONS)
+    names = synthetic_squad.write(doc, vocab, tmp_path)
+    with caplog.at_level("WARNING"):
+        ds = load_real(tmp_path / names["dataset"], tmp_path / names["vocab"], count=None,
+                       cache_dir=None)  # fmt: skip
+    n = len(ds.features)
+    assert ds.describe()["matches_reference_feature_count"] is (n == OFFICIAL_FEATURES)
+    if n != OFFICIAL_FEATURES:
+        assert f"gave {n} features, not the reference's {OFFICIAL_FEATURES}" in caplog.text

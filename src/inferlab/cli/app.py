@@ -48,7 +48,10 @@ def ls_cmd(
                 "id": spec.id,
                 "loadgen": spec.loadgen_name,
                 "checker": spec.checker_name,
-                "scenarios": [s.value for s in spec.scenarios],
+                "scenarios": [
+                    s.value + (" (measurement, not submittable)" if s in spec.unsubmittable else "")
+                    for s in spec.scenarios
+                ],
                 "metrics": list(spec.metrics),
                 "targets": targets,
                 "round": newest,

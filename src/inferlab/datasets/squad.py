@@ -28,6 +28,8 @@ DATASET_ID = "squad-v1.1"
 DEV_FILE = "dev-v1.1.json"
 VOCAB_FILE = "vocab.txt"
 SYNTHETIC_ID = "synthetic-squad-v1.1"
+OFFICIAL_QUESTIONS = 10_570  # SQuAD v1.1 dev
+OFFICIAL_FEATURES = 10_833  # the reference's windows of them (rules file §4)
 
 
 class SquadDataset:
@@ -167,7 +169,16 @@ def load_real(
     from inferlab.preprocessing.squad import load_features
 
     examples, features = load_features(json_path, vocab_path, cache_dir=cache_dir)
-    source = {"path": str(json_path), "vocab": str(vocab_path)}
+    source: dict[str, Any] = {"path": str(json_path), "vocab": str(vocab_path)}
+    if len(examples) == OFFICIAL_QUESTIONS:
+        # the official dev file: its feature count is a check on the vocabulary and tokenizer
+        source["matches_reference_feature_count"] = len(features) == OFFICIAL_FEATURES
+        if len(features) != OFFICIAL_FEATURES:
+            log.warning(
+                "%s has the dev set's %d questions but gave %d features, not the reference's "
+                "%d: check that %s is the BERT-large uncased vocab.txt (30,522 tokens)",
+                json_path, OFFICIAL_QUESTIONS, len(features), OFFICIAL_FEATURES, vocab_path,
+            )  # fmt: skip
     return SquadDataset(examples, features, count=count, source=source)
 
 

@@ -17,11 +17,13 @@ Rules reproduced:
   keeping the official order on ties (window order, then start rank, then end rank). A question
   with no valid candidate (or no logged window) gets the nonce ``"empty"``. The text is the
   WordPiece span de-tokenised and projected back onto the document words by
-  :func:`get_final_text` (Google's alignment heuristic with its fallbacks).
+  :func:`get_final_text` (Google's alignment heuristic with its fallbacks, in
+  :mod:`inferlab.metrics.squad_text`).
 * **Scores** (``evaluate``): answers are normalised (lower case, ``string.punctuation`` removed,
-  ``\\b(a|an|the)\\b`` removed, whitespace collapsed); per question the best EM (bool) and F1
-  over the ground truths are summed in dataset order, a question without prediction adds 0 but
-  counts; EM and F1 are ``100.0 * sum / total``. The sums use the same Python arithmetic, so
+  ``\\b(a|an|the)\\b`` removed, whitespace collapsed: :func:`normalize_answer` in
+  :mod:`inferlab.metrics.squad_text`); per question the best EM (bool) and F1 over the ground
+  truths are summed in dataset order, a question without prediction adds 0 but counts; EM and
+  F1 are ``100.0 * sum / total``. The sums use the same Python arithmetic, so
   both floats are bit-identical to the official ones, and :meth:`SquadScore.line` is the exact
   ``json.dumps`` line evaluate_v1.1.py prints.
 
@@ -37,15 +39,10 @@ that only happens for a run hopelessly below the accuracy target, and the offici
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
-import re
-import string
 import tempfile
-import unicodedata
-from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +51,13 @@ import numpy as np
 
 from inferlab.core.errors import ConfigError, DataError
 from inferlab.loadgen.accuracy_log import LogStats, decode_hex, iter_entries
+from inferlab.metrics.squad_text import (
+    basic_tokenize,
+    exact_match_score,
+    f1_score,
+    get_final_text,
+    normalize_answer,
+)
 from inferlab.preprocessing.squad_types import (
     MAX_ANSWER_LENGTH,
     MAX_SEQ_LENGTH,
@@ -101,35 +105,8 @@ _CHUNK = 2048  # features per numpy batch in predict()
 _FIX_FEATURES = "use the features of the dataset the run used (same order and count)"
 
 # ---------------------------------------------------------------------------------------------
-# evaluate_v1.1.py
+# evaluate_v1.1.py (the per-answer normalisation and scores are in squad_text)
 # ---------------------------------------------------------------------------------------------
-
-_DROP_PUNCT = str.maketrans("", "", string.punctuation)
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-
-
-def normalize_answer(text: str) -> str:
-    """Lower case, drop ASCII punctuation, replace the articles a/an/the by a space, then
-    collapse whitespace (the official order of the four steps)."""
-    text = text.lower().translate(_DROP_PUNCT)
-    return " ".join(_ARTICLES.sub(" ", text).split())
-
-
-def f1_score(prediction: str, ground_truth: str) -> float:
-    """Token-overlap F1 of the normalised texts; ``0`` (an int, as official) without overlap."""
-    pred_tokens = normalize_answer(prediction).split()
-    truth_tokens = normalize_answer(ground_truth).split()
-    same = sum((Counter(pred_tokens) & Counter(truth_tokens)).values())
-    if same == 0:
-        return 0
-    precision = 1.0 * same / len(pred_tokens)
-    recall = 1.0 * same / len(truth_tokens)
-    return (2 * precision * recall) / (precision + recall)
-
-
-def exact_match_score(prediction: str, ground_truth: str) -> bool:
-    """Whether the normalised texts are equal."""
-    return normalize_answer(prediction) == normalize_answer(ground_truth)
 
 
 @dataclass(frozen=True)
@@ -191,117 +168,6 @@ def evaluate(
     return SquadScore(
         exact_match=100.0 * exact / total, f1=100.0 * f1 / total, total=total, answered=answered
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Google's BasicTokenizer and get_final_text
-# ---------------------------------------------------------------------------------------------
-
-_CJK_RANGES = (
-    (0x4E00, 0x9FFF),
-    (0x3400, 0x4DBF),
-    (0x20000, 0x2A6DF),
-    (0x2A700, 0x2B73F),
-    (0x2B740, 0x2B81F),
-    (0x2B820, 0x2CEAF),
-    (0xF900, 0xFAFF),
-    (0x2F800, 0x2FA1F),
-)
-
-
-def _is_cjk(cp: int) -> bool:
-    return any(lo <= cp <= hi for lo, hi in _CJK_RANGES)
-
-
-def _is_ascii_punct(cp: int) -> bool:
-    # All printable non-alphanumeric ASCII counts as punctuation ($ ^ ` < = > + | ~ too).
-    return 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126
-
-
-@functools.lru_cache(maxsize=8192)
-def _is_punct(ch: str) -> bool:
-    return _is_ascii_punct(ord(ch)) or unicodedata.category(ch).startswith("P")
-
-
-@functools.lru_cache(maxsize=8192)
-def _cleaned(ch: str) -> str:
-    """What the cleaning + CJK steps turn one character into ('' when dropped)."""
-    if ch in "\t\n\r":
-        return " "
-    cp = ord(ch)
-    if cp == 0 or cp == 0xFFFD:
-        return ""
-    category = unicodedata.category(ch)
-    if category in ("Cc", "Cf"):
-        return ""
-    if category == "Zs":
-        return " "
-    return f" {ch} " if _is_cjk(cp) else ch
-
-
-# ASCII text in one str.translate: control characters dropped, \t \n \r spaced, punctuation
-# surrounded by spaces (nothing to lower-case-strip in ASCII but the case itself).
-_ASCII_TABLE = {cp: _cleaned(chr(cp)) for cp in range(128)} | {
-    cp: f" {chr(cp)} " for cp in range(128) if _is_ascii_punct(cp)
-}
-
-
-def _strip_accents(word: str) -> str:
-    decomposed = unicodedata.normalize("NFD", word)
-    return "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
-
-
-def basic_tokenize(text: str, do_lower_case: bool = True) -> list[str]:
-    """Google BERT's ``BasicTokenizer(do_lower_case).tokenize``: drop NUL, U+FFFD and control
-    (Cc/Cf) characters, map \\t \\n \\r and Zs to a space, isolate CJK ideographs, split on
-    whitespace, lower case and strip accents (NFD minus Mn), then split off punctuation."""
-    if text.isascii():
-        cleaned = text.translate(_ASCII_TABLE)
-        return (cleaned.lower() if do_lower_case else cleaned).split()
-    pieces: list[str] = []
-    for word in "".join(map(_cleaned, text)).split():
-        if do_lower_case:
-            word = _strip_accents(word.lower())
-        run: list[str] = []
-        for ch in word:
-            if _is_punct(ch):
-                if run:
-                    pieces.append("".join(run))
-                    run = []
-                pieces.append(ch)
-            else:
-                run.append(ch)
-        if run:
-            pieces.append("".join(run))
-    return " ".join(pieces).split()
-
-
-def _drop_spaces(text: str) -> tuple[str, list[int]]:
-    """``text`` without ' ' characters, and for each kept character its index in ``text``."""
-    kept = [i for i, ch in enumerate(text) if ch != " "]
-    return "".join(text[i] for i in kept), kept
-
-
-def get_final_text(pred_text: str, orig_text: str, do_lower_case: bool = True) -> str:
-    """Project the de-tokenised prediction back onto the original words: ``"steve smith"``
-    inside ``"Steve Smith's"`` gives ``"Steve Smith"``. Falls back to ``orig_text`` whenever the
-    character alignment fails (prediction not found in the basic-tokenised original, or the two
-    texts differ in length once spaces are removed)."""
-    tok_text = " ".join(basic_tokenize(orig_text, do_lower_case))
-    start = tok_text.find(pred_text)
-    if start == -1:
-        return orig_text
-    end = start + len(pred_text) - 1
-    orig_ns, orig_index = _drop_spaces(orig_text)
-    tok_ns, tok_index = _drop_spaces(tok_text)
-    if len(orig_ns) != len(tok_ns):
-        return orig_text
-    tok_to_ns = {pos: ns for ns, pos in enumerate(tok_index)}
-    ns_start = tok_to_ns.get(start)
-    ns_end = tok_to_ns.get(end)
-    if ns_start is None or ns_end is None:
-        return orig_text
-    return orig_text[orig_index[ns_start] : orig_index[ns_end] + 1]
 
 
 # ---------------------------------------------------------------------------------------------

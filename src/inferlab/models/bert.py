@@ -33,12 +33,9 @@ means reading the mask:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -48,6 +45,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inferlab.core.errors import ModelError
+from inferlab.models.checkpoint import (
+    file_facts,
+    key_mismatch,
+    names,
+    require_file,
+    torch_load,
+    unwrap_state_dict,
+)
 
 __all__ = [
     "BertConfig",
@@ -58,9 +63,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_MAX_NAMES = 5  # key names listed in an error message
-_HASH_CHUNK = 1 << 20
-_GLOBAL_RE = re.compile(r"Unsupported global: GLOBAL ((?:[A-Za-z_]\w*\.)+[A-Za-z_]\w*) was ")
+_WHAT = "BERT checkpoint"  # how error messages name the checkpoint
 _CHECKPOINT_HINT = (
     "use the MLPerf BERT checkpoint model.pytorch (zenodo 3733896), a state dict with Hugging "
     "Face BertForQuestionAnswering key names"
@@ -180,7 +183,7 @@ class BertConfig:
             kwargs[f.name] = value
         if missing:
             raise ModelError(
-                f"BERT config {path} lacks {len(missing)} key(s): {_names(missing)}",
+                f"BERT config {path} lacks {len(missing)} key(s): {names(missing)}",
                 "pass the bert_config.json that comes with the checkpoint",
             )
         extra = sorted(set(data) - set(kwargs))
@@ -398,68 +401,6 @@ def build_bert_qa(
 # ----------------------------------------------------------------------------------- checkpoint
 
 
-def _names(keys: list[str]) -> str:
-    shown = ", ".join(keys[:_MAX_NAMES])
-    more = len(keys) - _MAX_NAMES
-    return f"{shown} (+{more} more)" if more > 0 else shown
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _torch_load(path: Path) -> Any:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        text = str(exc)
-        found = _GLOBAL_RE.search(text)
-        if found:
-            raise ModelError(
-                f"BERT checkpoint {path} pickles {found.group(1)}, which needs "
-                "torch.load(weights_only=False) and can run arbitrary code; refusing to load it",
-                "re-save it as a plain state dict: torch.save(model.state_dict(), path)",
-            ) from exc
-        if "Weights only load failed" in text:
-            reason = "corrupt, truncated or not a PyTorch file"
-        else:
-            first = text.strip().splitlines()[0][:120] if text.strip() else "empty or truncated"
-            reason = f"{type(exc).__name__}: {first}"
-        raise ModelError(
-            f"BERT checkpoint {path} is not loadable by torch.load ({reason})",
-            "check the download (size/sha256); " + _CHECKPOINT_HINT,
-        ) from exc
-
-
-def _state_dict(obj: Any, path: Path) -> dict[str, Tensor]:
-    """Plain state dict from a checkpoint: unnest "model"/"state_dict", strip "module."."""
-    for key in ("model", "state_dict"):
-        if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
-            obj = obj[key]
-            break
-    if not isinstance(obj, Mapping) or not obj:
-        raise ModelError(
-            f"BERT checkpoint {path} holds a {type(obj).__name__}, not a state dict of tensors",
-            _CHECKPOINT_HINT,
-        )
-    state: dict[str, Tensor] = {}
-    for key, value in obj.items():
-        if not isinstance(key, str) or not isinstance(value, Tensor):
-            raise ModelError(
-                f"BERT checkpoint {path} is not a state dict: entry {key!r} is a "
-                f"{type(value).__name__}, not a tensor",
-                _CHECKPOINT_HINT,
-            )
-        state[key] = value
-    if all(k.startswith("module.") for k in state):
-        state = {k[len("module.") :]: v for k, v in state.items()}
-    return state
-
-
 def _harmless(key: str) -> bool:
     return key in _HARMLESS_KEYS or key.startswith(_HARMLESS_PREFIXES)
 
@@ -480,25 +421,21 @@ def load_bert_checkpoint(model: BertForQuestionAnswering, path: str | Path) -> d
     "ignored_keys"}``.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(
-            f"BERT checkpoint {path} does not exist",
-            "download model.pytorch (zenodo 3733896) or pass the right path to it",
-        )
-    size = path.stat().st_size
-    state = _state_dict(_torch_load(path), path)
+    size = require_file(
+        path, what=_WHAT, fix="download model.pytorch (zenodo 3733896) or pass the right path to it"
+    )
+    obj = torch_load(path, what=_WHAT, fix="check the download (size/sha256); " + _CHECKPOINT_HINT)
+    state = unwrap_state_dict(
+        obj, path, what=_WHAT, fix=_CHECKPOINT_HINT, nest_keys=("model", "state_dict")
+    )
     expected = model.state_dict()
     ignored = sorted(k for k in state if k not in expected and _harmless(k))
     unexpected = [k for k in state if k not in expected and not _harmless(k)]
     missing = [k for k in expected if k not in state]
     if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing key(s): {_names(missing)}")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected key(s): {_names(unexpected)}")
         raise ModelError(
-            f"BERT checkpoint {path} does not fit the network: " + "; ".join(parts),
+            f"BERT checkpoint {path} does not fit the network: "
+            + key_mismatch(missing, unexpected),
             _CHECKPOINT_HINT,
         )
     for key, want_tensor in expected.items():
@@ -517,18 +454,13 @@ def load_bert_checkpoint(model: BertForQuestionAnswering, path: str | Path) -> d
         model.load_state_dict(state, strict=True, assign=True)
     else:
         model.load_state_dict(state, strict=True)
-    sha256 = _sha256(path)
+    facts = file_facts(path, size, len(state))
+    facts["ignored_keys"] = ignored
     log.info(
         "loaded %d tensors from %s (sha256 %s), ignored %d",
         len(state),
         path,
-        sha256[:12],
+        facts["sha256"][:12],
         len(ignored),
     )
-    return {
-        "path": str(path),
-        "size_bytes": size,
-        "sha256": sha256,
-        "n_tensors": len(state),
-        "ignored_keys": ignored,
-    }
+    return facts

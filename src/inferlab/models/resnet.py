@@ -7,10 +7,7 @@ state dict) loads with ``strict=True``. torchvision itself is not needed.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +15,19 @@ import torch
 from torch import Tensor, nn
 
 from inferlab.core.errors import ModelError
+from inferlab.models.checkpoint import (
+    file_facts,
+    key_mismatch,
+    require_file,
+    torch_load,
+    unwrap_state_dict,
+)
 
 log = logging.getLogger(__name__)
 
 EXPANSION = 4  # bottleneck output channels = planes * 4
-_MAX_NAMES = 5  # key names listed in an error message
-_HASH_CHUNK = 1 << 20
-# torch's message when weights_only=True meets a pickled class: "... GLOBAL pkg.mod.Name was ..."
-_GLOBAL_RE = re.compile(r"Unsupported global: GLOBAL ((?:[A-Za-z_]\w*\.)+[A-Za-z_]\w*) was ")
+_WHAT = "model file"  # how error messages name the checkpoint
+_SAVE_FIX = "save the weights with torch.save(model.state_dict(), path)"
 
 
 class Bottleneck(nn.Module):
@@ -122,68 +124,6 @@ def build_resnet50(
     return ResNet(layers, num_classes=num_classes, width=width)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _names(keys: list[str]) -> str:
-    shown = ", ".join(keys[:_MAX_NAMES])
-    more = len(keys) - _MAX_NAMES
-    return f"{shown} (+{more} more)" if more > 0 else shown
-
-
-def _torch_load(path: Path) -> Any:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        text = str(exc)
-        found = _GLOBAL_RE.search(text)
-        if found:
-            raise ModelError(
-                f"model file {path} pickles {found.group(1)}, which needs "
-                "torch.load(weights_only=False) and can run arbitrary code; refusing to load it",
-                "re-save it as a plain state dict: torch.save(model.state_dict(), path)",
-            ) from exc
-        if "Weights only load failed" in text:
-            reason = "corrupt, truncated or not a PyTorch file"
-        else:
-            first = text.strip().splitlines()[0][:120] if text.strip() else "empty or truncated"
-            reason = f"{type(exc).__name__}: {first}"
-        raise ModelError(
-            f"model file {path} is not loadable by torch.load ({reason})",
-            "check the download (size/sha256) or point to a PyTorch .pth state dict",
-        ) from exc
-
-
-def _unwrap_state_dict(obj: Any, path: Path) -> dict[str, Tensor]:
-    """Plain state dict from a checkpoint: unnest "state_dict"/"model", strip "module."."""
-    for key in ("state_dict", "model"):
-        if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
-            obj = obj[key]
-            break
-    if not isinstance(obj, Mapping) or not obj:
-        raise ModelError(
-            f"model file {path} holds a {type(obj).__name__}, not a state dict of tensors",
-            "save the weights with torch.save(model.state_dict(), path)",
-        )
-    state: dict[str, Tensor] = {}
-    for key, value in obj.items():
-        if not isinstance(key, str) or not isinstance(value, Tensor):
-            raise ModelError(
-                f"model file {path} is not a state dict: entry {key!r} is a "
-                f"{type(value).__name__}, not a tensor",
-                "save the weights with torch.save(model.state_dict(), path)",
-            )
-        state[key] = value
-    if all(k.startswith("module.") for k in state):
-        state = {k[len("module.") :]: v for k, v in state.items()}
-    return state
-
-
 def _check_keys(model: nn.Module, state: dict[str, Tensor], path: Path) -> None:
     expected = model.state_dict()
     # Checkpoints saved before PyTorch 0.4 (resnet50-19c8e357.pth among them) have no
@@ -191,13 +131,8 @@ def _check_keys(model: nn.Module, state: dict[str, Tensor], path: Path) -> None:
     missing = [k for k in expected if k not in state and not k.endswith(".num_batches_tracked")]
     unexpected = [k for k in state if k not in expected]
     if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing key(s): {_names(missing)}")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected key(s): {_names(unexpected)}")
         raise ModelError(
-            f"model file {path} does not fit the network: " + "; ".join(parts),
+            f"model file {path} does not fit the network: " + key_mismatch(missing, unexpected),
             "use a torchvision-layout ResNet-50 state dict such as resnet50-19c8e357.pth",
         )
     for key, tensor in state.items():
@@ -224,14 +159,17 @@ def load_state_dict_file(model: nn.Module, path: Path) -> dict[str, Any]:
     ``{"path", "size_bytes", "sha256", "n_tensors"}``. Raises :class:`ModelError`.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(
-            f"model file {path} does not exist",
-            "download the checkpoint or pass the right path to it",
-        )
-    size = path.stat().st_size
-    obj = _torch_load(path)
-    state = _unwrap_state_dict(obj, path)
+    size = require_file(
+        path, what=_WHAT, fix="download the checkpoint or pass the right path to it"
+    )
+    obj = torch_load(
+        path,
+        what=_WHAT,
+        fix="check the download (size/sha256) or point to a PyTorch .pth state dict",
+    )
+    state = unwrap_state_dict(
+        obj, path, what=_WHAT, fix=_SAVE_FIX, nest_keys=("state_dict", "model")
+    )
     _check_keys(model, state, path)
     try:
         model.load_state_dict(state, strict=True)
@@ -241,12 +179,6 @@ def load_state_dict_file(model: nn.Module, path: Path) -> dict[str, Any]:
             f"model file {path} could not be loaded into the network: {first}",
             "use a torchvision-layout state dict made for this network",
         ) from exc
-    sha256 = _sha256(path)
-    log.info("loaded %d tensors from %s (sha256 %s)", len(state), path, sha256[:12])
-    facts: dict[str, Any] = {
-        "path": str(path),
-        "size_bytes": size,
-        "sha256": sha256,
-        "n_tensors": len(state),
-    }
+    facts = file_facts(path, size, len(state))
+    log.info("loaded %d tensors from %s (sha256 %s)", len(state), path, facts["sha256"][:12])
     return facts

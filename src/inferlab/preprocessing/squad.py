@@ -42,7 +42,10 @@ window layout with numpy, with the reference's float arithmetic.
 
 :func:`load_features` caches the result in one ``.npz`` (no pickle) keyed by the content of the
 JSON and vocabulary files, the three constants, :data:`TRANSFORM_VERSION` and the tokenizers
-version; a damaged cache file is reported and rebuilt.
+version; a damaged cache file is reported and rebuilt. The cache itself (key, path, file layout,
+checks) and :func:`assemble_features` (flat arrays -> :class:`SquadFeatures`) live in
+:mod:`inferlab.preprocessing.squad_cache`; :func:`cache_key`, :func:`cache_path` and
+:data:`TRANSFORM_VERSION` are re-exported here.
 """
 
 from __future__ import annotations
@@ -51,33 +54,35 @@ import hashlib
 import itertools
 import json
 import logging
-import os
 import re
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from inferlab.core.errors import DataError, UnsupportedError
+from inferlab.preprocessing.squad_cache import TRANSFORM_VERSION as TRANSFORM_VERSION
+from inferlab.preprocessing.squad_cache import (
+    assemble_features,
+    cache_key,
+    cache_path,
+    read_cache,
+    write_cache,
+)
 from inferlab.preprocessing.squad_types import (
     DOC_STRIDE,
     FIRST_UNIQUE_ID,
     MAX_QUERY_LENGTH,
     MAX_SEQ_LENGTH,
     SquadExample,
-    SquadFeature,
     SquadFeatures,
 )
 
 log = logging.getLogger(__name__)
 
-#: Bump when the features or the cache layout change; part of the cache key.
-TRANSFORM_VERSION = "squad_v1.1_bert_features/1"
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 REQUIRED_TOKENS = ("[UNK]", "[CLS]", "[SEP]", "[PAD]")
 MAX_INPUT_CHARS_PER_WORD = 100
@@ -339,7 +344,7 @@ def _build(
 ) -> tuple[dict[str, np.ndarray], SquadFeatures]:
     started = time.perf_counter()
     arrays = _build_arrays(examples, tokenizer, *sizes)
-    features = _assemble(arrays, tokenizer._id_to_token)
+    features = assemble_features(arrays, tokenizer._id_to_token)
     elapsed = time.perf_counter() - started
     log.info("SQuAD: %d questions -> %d features in %.2f s", len(examples), len(features), elapsed)
     return arrays, features
@@ -352,7 +357,7 @@ def _build_arrays(
     doc_stride: int,
     max_query_length: int,
 ) -> dict[str, np.ndarray]:
-    """The features as flat arrays (the cache's content); :func:`_assemble` makes objects."""
+    """The features as flat arrays (the cache's content), made objects by assemble_features."""
     if doc_stride < 1 or max_query_length < 0:
         raise ValueError(f"need doc_stride >= 1 and max_query_length >= 0, got {doc_stride=}")
     # Each distinct paragraph, and each distinct word in them, is tokenised once (a doc token is
@@ -440,56 +445,6 @@ def _concat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
     return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
 
 
-def _assemble(arrays: dict[str, np.ndarray], id_to_token: list[str]) -> SquadFeatures:
-    """SquadFeatures from the flat arrays (the same code for a fresh build and a cache hit)."""
-    input_ids = arrays["input_ids"]
-    lengths = arrays["lengths"]
-    doc_offset = arrays["doc_offset"]
-    n, width = input_ids.shape
-    positions = np.arange(width, dtype=np.int32)
-    input_mask = (positions < lengths[:, None]).astype(np.int32)
-    segment_ids = ((positions >= doc_offset[:, None]) & (input_mask == 1)).astype(np.int32)
-
-    orig = arrays["orig_index"].tolist()
-    flags = arrays["max_context"].tolist()
-    span_lengths = (lengths - doc_offset - 1).tolist()
-    features = []
-    cursor = 0  # a feature's entries in the flat map arrays start here
-    # length >= 4 ([CLS] [SEP] piece [SEP]), so itemgetter(*ids) returns a tuple
-    for r, (uid, ex_index, span_index, offset, length, span_len) in enumerate(
-        zip(
-            arrays["unique_id"].tolist(),
-            arrays["example_index"].tolist(),
-            arrays["doc_span_index"].tolist(),
-            doc_offset.tolist(),
-            lengths.tolist(),
-            span_lengths,
-            strict=True,
-        )
-    ):
-        keys = range(offset, offset + span_len)
-        features.append(
-            SquadFeature(
-                unique_id=uid,
-                example_index=ex_index,
-                doc_span_index=span_index,
-                tokens=itemgetter(*input_ids[r, :length].tolist())(id_to_token),
-                token_to_orig_map=dict(zip(keys, orig[cursor : cursor + span_len], strict=True)),
-                token_is_max_context=dict(
-                    zip(keys, flags[cursor : cursor + span_len], strict=True)
-                ),
-            )
-        )
-        cursor += span_len
-    return SquadFeatures(
-        features=tuple(features),
-        input_ids=input_ids,
-        input_mask=input_mask,
-        segment_ids=segment_ids,
-        lengths=lengths.astype(np.int32),
-    )
-
-
 def features_summary(features: SquadFeatures) -> dict[str, Any]:
     """Counts for result.json: features, questions, lengths, windows per question."""
     lengths = np.asarray(features.lengths)
@@ -505,25 +460,7 @@ def features_summary(features: SquadFeatures) -> dict[str, Any]:
     }
 
 
-# ------------------------------------------------------------------------------------- cache
-
-
-def cache_key(dataset_bytes: bytes, vocab_sha256: str, tokenizers_version: str) -> str:
-    """sha256 naming everything the features depend on."""
-    parts = [
-        TRANSFORM_VERSION,
-        f"tokenizers={tokenizers_version}",
-        f"max_seq_length={MAX_SEQ_LENGTH}",
-        f"doc_stride={DOC_STRIDE}",
-        f"max_query_length={MAX_QUERY_LENGTH}",
-        "dataset=" + hashlib.sha256(dataset_bytes).hexdigest(),
-        "vocab=" + vocab_sha256,
-    ]
-    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
-
-
-def cache_path(cache_dir: Path, key: str) -> Path:
-    return Path(cache_dir) / "squad" / f"features-{key[:32]}.npz"
+# --------------------------------------------------------------------------- loading, cached
 
 
 def load_features(
@@ -539,100 +476,11 @@ def load_features(
 
     key = cache_key(raw, tokenizer.vocab_sha256, tokenizer.tokenizers_version)
     path = cache_path(Path(cache_dir), key)
-    arrays = _read_cache(path, key, len(examples))
+    arrays = read_cache(path, key, len(examples))
     if arrays is not None:
         log.info("SQuAD features from cache %s", path)
-        return examples, _assemble(arrays, tokenizer._id_to_token)
+        return examples, assemble_features(arrays, tokenizer._id_to_token)
 
     arrays, features = _build(examples, tokenizer, MAX_SEQ_LENGTH, DOC_STRIDE, MAX_QUERY_LENGTH)
-    _write_cache(path, key, arrays)
+    write_cache(path, key, arrays)
     return examples, features
-
-
-_ARRAY_DTYPES = {
-    "input_ids": np.int32,
-    "lengths": np.int32,
-    "doc_offset": np.int32,
-    "unique_id": np.int64,
-    "example_index": np.int32,
-    "doc_span_index": np.int32,
-    "orig_index": np.int32,
-    "max_context": np.bool_,
-}
-
-
-def _digest(array: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
-
-
-def _write_cache(path: Path, key: str, arrays: dict[str, np.ndarray]) -> None:
-    meta = {
-        "key": key,
-        "transform": TRANSFORM_VERSION,
-        "shapes": {name: list(a.shape) for name, a in arrays.items()},
-        "sha256": {name: _digest(a) for name, a in arrays.items()},
-    }
-    payload: dict[str, Any] = {
-        "meta": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
-        **arrays,
-    }
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez_compressed(fh, **payload)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-    except OSError as err:
-        log.warning("cannot write the SQuAD feature cache %s: %s; continuing without it", path, err)
-        return
-    log.info("SQuAD features cached in %s", path)
-
-
-def _read_cache(path: Path, key: str, n_examples: int) -> dict[str, np.ndarray] | None:
-    """The cached arrays, or None when absent or damaged in any way (then logged)."""
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-        meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
-        problem = _cache_problem(arrays, meta, key, n_examples)
-    except Exception as err:  # zip, npy, JSON or unicode errors: all mean "damaged"
-        problem = f"{type(err).__name__}: {err}"
-    if problem:
-        log.warning("SQuAD feature cache %s is damaged (%s); rebuilding it", path, problem)
-        return None
-    return arrays
-
-
-def _cache_problem(
-    arrays: dict[str, np.ndarray], meta: dict[str, Any], key: str, n_examples: int
-) -> str | None:
-    if meta.get("key") != key:
-        return "written for another key"
-    if set(arrays) != set(_ARRAY_DTYPES):
-        return f"arrays {sorted(arrays)}"
-    for name, dtype in _ARRAY_DTYPES.items():
-        a = arrays[name]
-        if a.dtype != dtype or list(a.shape) != meta["shapes"][name]:
-            return f"{name} has dtype {a.dtype} and shape {a.shape}"
-        if _digest(a) != meta["sha256"][name]:
-            return f"{name} checksum mismatch"
-    n = len(arrays["input_ids"])
-    if any(len(arrays[k]) != n for k in ("lengths", "doc_offset", "unique_id", "example_index")):
-        return "row counts differ"
-    if n and int(arrays["example_index"].max()) >= n_examples:
-        return "example index out of range"
-    span_total = int((arrays["lengths"] - arrays["doc_offset"] - 1).sum())
-    if span_total != len(arrays["orig_index"]) or span_total != len(arrays["max_context"]):
-        return "map sizes differ"
-    return None
