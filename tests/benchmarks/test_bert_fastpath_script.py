@@ -27,9 +27,7 @@ def test_script_runs_and_fast_paths_match_padded(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads(out.read_text())
     paths = {(r["dtype"], r["path"]) for r in data["rows"]}
-    assert paths == {
-        (d, p) for d in ("fp32", "bf16") for p in ("padded", "sorted", "budget 2048")
-    }
+    assert paths == {(d, p) for d in ("fp32", "bf16") for p in ("padded", "sorted", "budget 2048")}
     for r in data["rows"]:
         assert r["samples"] == 48 and r["samples_per_s"] > 0
         if r["path"] != "padded":

@@ -150,7 +150,8 @@ def test_tiny_variant_refuses_a_checkpoint(tmp_path: Path) -> None:
         str(out),
     )
     assert proc.returncode == 2
-    assert "tiny variant has no checkpoint" in _error_line(proc)
+    assert "tiny variant has random weights and no checkpoint" in _error_line(proc)
+    assert not out.exists()  # refused before a run directory is made
 
 
 def test_unknown_variant(tmp_path: Path) -> None:

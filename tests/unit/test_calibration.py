@@ -45,7 +45,8 @@ def test_variable_cost_batches_are_cycled_and_counted_by_samples() -> None:
         variable_cost=True,
     )  # fmt: skip
     batches = calibration_batches(plan, 6, "Offline")
-    assert [b.tolist() for b in batches] == [[1, 3], [5, 4], [2, 0]]  # sorted, then cut
+    # sorted and cut ([1, 3], [5, 4], [2, 0]), then taken from both ends in turn
+    assert [b.tolist() for b in batches] == [[1, 3], [2, 0], [5, 4]]
     out = measure(
         run, scenario="Offline", available=6, batch_size=2, clock=clock, budget_s=1.0,
         batches=batches,
@@ -59,7 +60,7 @@ def test_variable_cost_batches_are_cycled_and_counted_by_samples() -> None:
     assert abs(hints["target_qps"] - round(6 / 0.84 * 1.1, 3)) < 1e-9 and notes["target_qps"]
     # Server: arrival order (no sorting); SingleStream: single samples
     server = calibration_batches(plan, 6, "Server")
-    assert [b.tolist() for b in server] == [[0, 1], [2, 3], [4, 5]]
+    assert [b.tolist() for b in server] == [[0, 1], [4, 5], [2, 3]]
     ss = calibration_batches(plan, 6, "SingleStream")
     assert [b.tolist() for b in ss] == [[i] for i in range(6)]
 

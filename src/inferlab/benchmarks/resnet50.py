@@ -6,6 +6,7 @@ Facts: rules file §1.3 (mlperf.conf), §2.1 (targets), §3 (accuracy-imagenet.p
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from inferlab.core.spec import (
     Variant,
 )
 from inferlab.core.task import BatchPlan, Evaluation, MetricValue, ModelFacts
+
+log = logging.getLogger(__name__)
 
 DATASET_ID = "imagenet2012-val"
 MODEL_ID = "resnet50"
@@ -159,7 +162,16 @@ class ResNet50Task:
     def batch_plan(self, dataset: Dataset, config: Any, batch_size: int) -> BatchPlan:
         from inferlab.loadgen.dispatch import FixedBatch
 
-        return BatchPlan(FixedBatch(batch_size), facts={"policy": "fixed", "max_batch": batch_size})
+        facts: dict[str, Any] = {"policy": "fixed", "max_batch": batch_size}
+        ignored = [
+            k
+            for k, default in (("padding", "batch"), ("max_batch_tokens", None))
+            if getattr(config, k, default) != default
+        ]
+        if ignored:  # fixed-size images: nothing to pad or budget
+            log.warning("resnet50 ignores %s (variable-length inputs only)", ", ".join(ignored))
+            facts["ignored"] = ignored
+        return BatchPlan(FixedBatch(batch_size), facts=facts)
 
     def evaluate(
         self, accuracy_log: Path, dataset: Dataset, variant: Variant, run_dir: Path

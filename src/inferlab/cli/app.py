@@ -48,10 +48,8 @@ def ls_cmd(
                 "id": spec.id,
                 "loadgen": spec.loadgen_name,
                 "checker": spec.checker_name,
-                "scenarios": [
-                    s.value + (" (measurement, not submittable)" if s in spec.unsubmittable else "")
-                    for s in spec.scenarios
-                ],
+                "scenarios": [s.value for s in spec.scenarios],
+                "unsubmittable": {s.value: why for s, why in spec.unsubmittable.items()},
                 "metrics": list(spec.metrics),
                 "targets": targets,
                 "round": newest,
@@ -65,7 +63,11 @@ def ls_cmd(
         return
     for r in rows:
         typer.echo(f"{r['id']}  —  {r['description']}")
-        typer.echo(f"  scenarios : {', '.join(r['scenarios'])}")
+        marked = [
+            f"{s} (measurement, not submittable)" if s in r["unsubmittable"] else s
+            for s in r["scenarios"]
+        ]
+        typer.echo(f"  scenarios : {', '.join(marked)}")
         typer.echo(f"  metrics   : {', '.join(r['metrics'])}")
         typer.echo(f"  target    : {'; '.join(r['targets'])}  [round {r['round']}]")
         typer.echo(f"  dataset   : {r['dataset']}")

@@ -11,6 +11,7 @@ tests/unit/test_bert_model.py), which is what makes the shorter batches legitima
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from collections.abc import Sequence
@@ -170,6 +171,13 @@ def load_real(
 
     examples, features = load_features(json_path, vocab_path, cache_dir=cache_dir)
     source: dict[str, Any] = {"path": str(json_path), "vocab": str(vocab_path)}
+    generated = _generator_mark(json_path)
+    if generated is not None:  # e.g. the dev-v1.1.json a synthetic run left in its run dir
+        log.warning(
+            "%s was written by inferlab's synthetic generator: labelled SYNTHETIC", json_path
+        )
+        source["generator"] = generated
+        return SquadDataset(examples, features, count=count, synthetic=True, source=source)
     if len(examples) == OFFICIAL_QUESTIONS:
         # the official dev file: its feature count is a check on the vocabulary and tokenizer
         source["matches_reference_feature_count"] = len(features) == OFFICIAL_FEATURES
@@ -182,26 +190,57 @@ def load_real(
     return SquadDataset(examples, features, count=count, source=source)
 
 
+def _generator_mark(json_path: Path) -> Any:
+    """The ``synthetic`` marker inferlab's generator puts in its files, or None."""
+    try:
+        doc = json.loads(json_path.read_bytes())
+    except (OSError, ValueError):
+        return None  # read_examples has already vouched for the file
+    return doc.get("synthetic") if isinstance(doc, dict) else None
+
+
 def load_synthetic(*, count: int, seed: int) -> SquadDataset:
-    """Synthetic set with exactly ``count`` features (the first ``count`` of a generated set)."""
-    from inferlab.datasets.synthetic_squad import GENERATOR_VERSION, generate, write
+    """Synthetic set of exactly ``count`` features made of whole questions: the generated
+    questions whose windows fit, topped up with single-window questions. So every question is
+    in the QSL and the official script scores the run's log on the written files exactly."""
+    from inferlab.datasets.synthetic_squad import GENERATOR_VERSION, generate, keep_questions
+
+    if count < 1:
+        raise ConfigError(f"sample count must be at least 1, got {count}", "pass --count N >= 1")
+    doc, vocab = generate(seed, count)  # >= 1 window per question, so >= count windows
+    examples, features = _convert(doc, vocab)
+    if len(features) > count:
+        last = features.features[count].example_index  # first question that does not fit
+        doc = keep_questions(doc, last)
+        fits = sum(1 for f in features.features if f.example_index < last)
+        if fits < count:
+            filler, _ = generate(seed, count - fits, short=True, tag="f")
+            doc = {**doc, "data": doc["data"] + filler["data"]}
+        examples, features = _convert(doc, vocab)
+    if len(features) != count:  # a filler paragraph needed two windows: never seen, but check
+        raise DataError(
+            f"the synthetic generator made {len(features)} windows for {count} requested",
+            "use another --count or --set seed=N",
+        )
+    source = {
+        "generator": f"inferlab.datasets.synthetic_squad v{GENERATOR_VERSION}",
+        "seed": seed,
+        "path": None,
+        "_document": {"json": doc, "vocab": vocab},
+    }
+    return SquadDataset(examples, features, synthetic=True, source=source)
+
+
+def _convert(doc: dict[str, Any], vocab: list[str]) -> tuple[list[SquadExample], SquadFeatures]:
+    from inferlab.datasets.synthetic_squad import write
     from inferlab.preprocessing.squad import (
         WordPieceTokenizer,
         convert_examples_to_features,
         read_examples,
     )
 
-    if count < 1:
-        raise ConfigError(f"sample count must be at least 1, got {count}", "pass --count N >= 1")
-    doc, vocab = generate(seed, count)  # >= 1 feature per question, so >= count features
     with tempfile.TemporaryDirectory(prefix="inferlab-squad-") as tmp:
         names = write(doc, vocab, Path(tmp))
         examples = read_examples(Path(tmp) / names["dataset"])
         tokenizer = WordPieceTokenizer(Path(tmp) / names["vocab"])
-    features = convert_examples_to_features(examples, tokenizer)
-    source = {
-        "generator": f"inferlab.datasets.synthetic_squad v{GENERATOR_VERSION}",
-        "seed": seed,
-        "_document": {"json": doc, "vocab": vocab},
-    }
-    return SquadDataset(examples, features, count=count, synthetic=True, source=source)
+    return examples, convert_examples_to_features(examples, tokenizer)

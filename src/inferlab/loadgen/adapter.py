@@ -40,14 +40,18 @@ def complete_to_loadgen(
             return
         row = arr.nbytes // n
         base = arr.ctypes.data
+        addrs = range(base, base + n * row, row)
+        qids = np.asarray(ids).tolist()  # Python ints in one call, not one int() per sample
         if n_tokens is None:
             responses = [
-                lg.QuerySampleResponse(int(qid), base + k * row, row) for k, qid in enumerate(ids)
+                lg.QuerySampleResponse(qid, addr, row)
+                for qid, addr in zip(qids, addrs, strict=True)
             ]
         else:
+            toks = np.asarray(n_tokens, dtype=np.int64).tolist()
             responses = [
-                lg.QuerySampleResponse(int(qid), base + k * row, row, int(t))
-                for k, (qid, t) in enumerate(zip(ids, n_tokens, strict=True))
+                lg.QuerySampleResponse(qid, addr, row, t)
+                for qid, addr, t in zip(qids, addrs, toks, strict=True)
             ]
         lg.QuerySamplesComplete(responses)
         return

@@ -182,7 +182,7 @@ class CostAware:
                 raise DispatchError(f"cost_of returned {costs.shape[0]} costs for {window} samples")
             if self.padded:
                 running = np.maximum.accumulate(costs) * np.arange(1, window + 1)
-                # not monotonic in general: the first prefix over budget ends the batch
+                # the first prefix over budget ends the batch
                 over = np.flatnonzero(running > self.max_cost)
                 fits = int(over[0]) if over.size else window
             else:

@@ -42,7 +42,11 @@ def accuracy_section(
     synthetic = bool(dataset.synthetic)
     model = result.get("model") or {}
     random_weights = bool(model.get("random_weights", True))
-    subset = bool(dataset.describe().get("subset")) or cfg.count is not None
+    subset = (
+        bool(dataset.describe().get("subset"))
+        or cfg.count is not None
+        or dataset.total_count != spec.dataset_size
+    )
     round_ = result.get("round") or sorted(spec.targets)[-1]
     targets = {t.metric: t for t in spec.targets_for(round_)}
     metrics = []
@@ -67,7 +71,12 @@ def accuracy_section(
     else:
         passed = all(m.get("passed", False) for m in metrics if "passed" in m)
         status = "pass" if passed else "fail"
-        note = "subset of the dataset: not a reference-accuracy claim" if subset else ""
+        note = (
+            f"{dataset.total_count} samples, not the full {spec.dataset_size:,}: not a "
+            "reference-accuracy claim"
+            if subset
+            else ""
+        )
     unique = int(evaluation.details.get("total", 0))
     return {
         "status": status,
@@ -95,9 +104,13 @@ def flags_section(cfg: RunConfig, spec: BenchmarkSpec, result: dict[str, Any]) -
     synthetic = bool(ds.get("synthetic"))
     random_weights = bool(model.get("random_weights", cfg.backend == "null"))
     subset = bool(ds.get("subset")) or cfg.count is not None
+    size = ds.get("total_count")
+    partial = not synthetic and cfg.backend != "null" and size != spec.dataset_size
     reasons: list[str] = []
     if synthetic:
         reasons.append("synthetic data")
+    if partial and not subset:
+        reasons.append(f"the dataset has {size} samples, not the benchmark's {spec.dataset_size:,}")
     if random_weights:
         reasons.append("random weights" if cfg.backend != "null" else "null backend")
     if cfg.quick:

@@ -66,6 +66,12 @@ def prepare(cfg: RunConfig) -> dict[str, Any]:
     task: BenchmarkTask = registry.resolve(spec.task)
     if cfg.backend == "torch":
         _check_torch(cfg)
+    if variant.fmt == "random-init" and cfg.model_path is not None:
+        raise ConfigError(
+            f"the {variant.name} variant has random weights and no checkpoint format "
+            f"({cfg.model_path} given)",
+            "drop --model-path, or choose a variant that loads checkpoints (see `inferlab ls`)",
+        )
     dataset_path = task.resolve_dataset_path(cfg.data_dir, cfg.dataset_path)
     model_path = None
     if cfg.backend != "null":

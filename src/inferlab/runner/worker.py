@@ -114,22 +114,25 @@ def _fatal(chan: Channel, lock: threading.Lock, exc: BaseException) -> None:
 
 
 def calibration_batches(plan: Any, n: int, scenario: str) -> list[np.ndarray]:
-    """The batches the plan cuts from samples 0..n-1: one query of n samples for Offline (so
-    the plan's ordering applies), one sample per query otherwise (Server issues arrive one by
-    one; SingleStream runs one at a time)."""
+    """The batches the plan cuts from samples 0..n-1, for timing variable-cost samples.
+
+    Offline: one query of n samples, so the plan's ordering (longest first) applies. Server: the
+    same n samples in arrival order (no ordering), as from a full queue. SingleStream: single
+    samples. The list alternates from both ends (longest, shortest, next longest, ...) so that a
+    calibration stopped part way still sees a balanced mix."""
     from inferlab.loadgen.dispatch import Dispatcher
 
-    if scenario != "Offline":
-        if scenario == "SingleStream":
-            return [np.array([i], dtype=np.int64) for i in range(min(n, 64))]
-        plan = type(plan)(plan.policy)  # arrival order, no sorting
-    d = Dispatcher(plan.policy, lambda *a, **k: None, max_inflight_batches=n + 1, order=plan.order)
+    if scenario == "SingleStream":
+        return [np.array([i], dtype=np.int64) for i in range(min(n, 64))]
+    order = plan.order if scenario == "Offline" else None
+    d = Dispatcher(plan.policy, lambda *a, **k: None, max_inflight_batches=n + 1, order=order)
     d.issue(np.arange(n, dtype=np.uint64), np.arange(n, dtype=np.int64))
     d.close()
-    out = []
+    cut = []
     while (b := d.next_batch(timeout=0)) is not None:
-        out.append(b.indices)
-    return out
+        cut.append(b.indices)
+    ends = [cut[k // 2] if k % 2 == 0 else cut[-1 - k // 2] for k in range(len(cut))]
+    return ends
 
 
 def work(job: dict[str, Any], chan: Channel) -> None:

@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+"""Harness overhead: inferlab's SUT path with the null backend vs a naive Python SUT, under the
+official LoadGen, same command, same settings.
+
+  naive     - ConstructSUT; every sample completed inline in the issue callback, one
+              QuerySamplesComplete per sample (inferlab.loadgen.naive)
+  inferlab  - the worker's path: fast SUT callback -> dispatch library -> one batch thread ->
+              null backend (zeros, ResNet50's 1000 outputs) -> ResNet50 postprocess (argmax) ->
+              bulk completion
+
+Both answer every sample with one float32 (ResNet50's payload); neither computes anything, so
+what is measured is the harness. Offline: samples/s, median of --repeats runs. Server: the
+highest VALID target_qps among probes (geometric, x --step, each a full LoadGen test, one
+process per test) at ResNet50's 15 ms bound. LoadGen trace off (on with --trace), query
+coalescing off, same QSL (1,024 samples), same durations.
+
+    python benchmarks/harness_overhead.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+QSL = 1024
+
+
+def child(args: argparse.Namespace) -> dict[str, Any]:
+    from inferlab.loadgen.adapter import TestSpec
+    from inferlab.loadgen.logs import outcome, parse_detail, parse_summary
+
+    with tempfile.TemporaryDirectory(prefix="overhead-") as tmp:
+        out = Path(tmp)
+        conf = out / "user.conf"
+        s = args.scenario
+        lines = [f"resnet50.{s}.performance_sample_count_override = {QSL}"]
+        if s == "Offline":
+            lines += [
+                f"resnet50.Offline.min_query_count = {args.samples}",
+                "resnet50.Offline.min_duration = 0",
+                "resnet50.Offline.target_qps = 1",  # the count comes from min_query_count
+            ]
+        else:
+            lines += [
+                f"resnet50.Server.target_qps = {args.qps}",
+                f"resnet50.Server.min_duration = {args.server_ms}",
+                f"resnet50.Server.min_query_count = {args.server_queries}",
+            ]
+        conf.write_text("\n".join(lines) + "\n")
+        spec = TestSpec(conf, "resnet50", s, "performance", out, QSL, QSL, None, args.trace)
+        t = time.perf_counter()
+        if args.sut == "naive":
+            from inferlab.loadgen.naive import run_naive_test
+
+            run_naive_test(spec)
+        else:
+            run_inferlab(spec, args.batch)
+        wall = time.perf_counter() - t
+        oc = outcome(
+            parse_detail(out / "mlperf_log_detail.txt"),
+            parse_summary(out / "mlperf_log_summary.txt"),
+        )
+    return {
+        "sut": args.sut,
+        "scenario": s,
+        "qps": args.qps,
+        "result": oc.result,
+        "validity": oc.validity,
+        "samples": oc.sample_count,
+        "duration_s": oc.duration_s,
+        "wall_s": round(wall, 3),
+        "reasons": oc.invalid_reasons,
+    }
+
+
+def run_inferlab(spec: Any, batch: int) -> None:
+    from inferlab.backends.null.backend import NullBackend
+    from inferlab.benchmarks.resnet50 import PYTORCH, TASK
+    from inferlab.loadgen.adapter import BatchLoop, complete_to_loadgen, run_test
+    from inferlab.loadgen.dispatch import Dispatcher, FixedBatch
+
+    backend = NullBackend(output_shape=(1000,), max_batch=batch)
+
+    def run_batch(idx: np.ndarray) -> np.ndarray:
+        return TASK.postprocess(backend.predict(idx), PYTORCH, idx, None)  # type: ignore[arg-type]
+
+    dispatcher = Dispatcher(FixedBatch(batch), complete_to_loadgen)
+    loop = BatchLoop(dispatcher, run_batch, threads=1)
+    loop.start()
+    run_test(spec, load=lambda i: None, unload=lambda i: None, dispatcher=dispatcher)
+    loop.stop()
+
+
+def launch(argv: list[str], **kw: Any) -> dict[str, Any]:
+    extra = [f"--_{k}={v}" for k, v in kw.items()]
+    proc = subprocess.run(
+        [sys.executable, __file__, *argv, *extra], capture_output=True, text=True, check=False
+    )
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("CHILD-RESULT ")), None)
+    if line is None:
+        raise SystemExit(f"child {kw} failed (rc {proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(line.split(" ", 1)[1])
+
+
+def server_peak(argv: list[str], sut: str, start: float, step: float, probes: int) -> list[dict]:
+    """Probe ascending target_qps until the first INVALID (or `probes` probes)."""
+    out = []
+    qps = start
+    for _ in range(probes):
+        r = launch(argv, sut=sut, scenario="Server", qps=round(qps, 1))
+        out.append(r)
+        print(json.dumps({k: r[k] for k in ("sut", "qps", "result", "validity", "wall_s")}))
+        if r["validity"] != "VALID":
+            break
+        qps *= step
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--samples", type=int, default=500_000, help="Offline samples per run")
+    ap.add_argument("--repeats", type=int, default=3, help="Offline runs per SUT (median)")
+    ap.add_argument("--server-start", type=float, default=2000.0, help="first Server probe QPS")
+    ap.add_argument("--step", type=float, default=1.5, help="Server probe ratio")
+    ap.add_argument("--probes", type=int, default=10, help="most Server probes per SUT")
+    ap.add_argument("--server-ms", type=int, default=3000, help="Server min_duration (ms)")
+    ap.add_argument(
+        "--server-queries",
+        type=int,
+        default=2048,
+        help="Server min_query_count (early stopping needs >= 459 at 0 late queries)",
+    )
+    ap.add_argument("--batch", type=int, default=256, help="inferlab's max batch")
+    ap.add_argument("--trace", action="store_true", help="LoadGen trace on (default off)")
+    ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--_sut", dest="sut", help=argparse.SUPPRESS)
+    ap.add_argument("--_scenario", dest="scenario", help=argparse.SUPPRESS)
+    ap.add_argument("--_qps", dest="qps", type=float, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.sut:
+        print("CHILD-RESULT " + json.dumps(child(args)))
+        return 0
+    argv = list(argv if argv is not None else sys.argv[1:])
+    info = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "cpu": f"{platform.processor() or platform.machine()} x{os.cpu_count()}",
+        "python": platform.python_version(),
+        "settings": {
+            "offline_samples": args.samples,
+            "repeats": args.repeats,
+            "server_min_duration_ms": args.server_ms,
+            "server_min_query_count": args.server_queries,
+            "qsl": QSL,
+            "trace": args.trace,
+            "coalescing": False,
+            "inferlab_batch": args.batch,
+        },
+    }
+    print(json.dumps(info))
+    offline: dict[str, list[dict]] = {"naive": [], "inferlab": []}
+    for _ in range(args.repeats):  # interleaved, so drift hits both
+        for sut in offline:
+            r = launch(argv, sut=sut, scenario="Offline", qps=0)
+            offline[sut].append(r)
+            print(json.dumps({k: r[k] for k in ("sut", "result", "validity", "wall_s")}))
+    server = {
+        sut: server_peak(argv, sut, args.server_start, args.step, args.probes)
+        for sut in ("naive", "inferlab")
+    }
+    med = {s: statistics.median(float(r["result"] or 0) for r in rs) for s, rs in offline.items()}
+    peak = {
+        s: max((r["qps"] for r in rs if r["validity"] == "VALID"), default=0.0)
+        for s, rs in server.items()
+    }
+    print()
+    print(f"# harness overhead, {info['cpu']}, Python {info['python']}, {info['date']}")
+    print(
+        f"# Offline: {args.samples} samples per run, median of {args.repeats}; Server: probes "
+        f"x{args.step} from {args.server_start} QPS, {args.server_ms} ms each; trace "
+        f"{'on' if args.trace else 'off'}; QSL {QSL}"
+    )
+    print(f"{'SUT':9} {'Offline samples/s':>18} {'runs':>28} {'Server peak VALID QPS':>22}")
+    for s in ("naive", "inferlab"):
+        runs = ", ".join(f"{float(r['result'] or 0):,.0f}" for r in offline[s])
+        print(f"{s:9} {med[s]:>18,.0f} {runs:>28} {peak[s]:>22,.1f}")
+    if med["naive"] and peak["naive"]:
+        print(
+            f"inferlab / naive: Offline {med['inferlab'] / med['naive']:.2f}x, "
+            f"Server peak {peak['inferlab'] / peak['naive']:.2f}x"
+        )
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps({"info": info, "offline": offline, "server": server}, indent=2)
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
