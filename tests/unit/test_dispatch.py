@@ -609,3 +609,34 @@ def test_many_threads_complete_every_id_exactly_once(policy: Any) -> None:
     snap = d.snapshot()
     assert snap.completed == snap.issued == len(issued)
     assert snap.pending == snap.inflight_samples == snap.inflight_batches == 0
+
+
+def test_issue_one_keeps_arrival_order_with_array_issues_and_wait_times() -> None:
+    clock = FakeClock()
+    d, rec = make(FixedBatch(3), clock=clock, max_inflight_batches=16)
+    d.issue_one(1_000_000, 7)
+    clock.advance(0.5)
+    d.issue_one(1_000_001, 8)
+    d.issue(ids_of(2, 2), [9, 10])  # seals the single samples first
+    d.issue_one(1_000_004, 11)
+    snap = d.snapshot()
+    assert snap.pending == 5 and snap.issued == 5
+    assert snap.oldest_pending_wait_s == pytest.approx(0.5)  # the first single sample's time
+    assert snap.oldest_outstanding_ids == tuple(range(1_000_000, 1_000_005))
+    got = []
+    d.close()
+    while (b := d.next_batch(timeout=0)) is not None:
+        got.append(b.indices.tolist())
+        d.complete_batch(b, np.zeros((len(b), 1), np.float32))
+    assert got == [[7, 8, 9], [10, 11]]
+    assert rec.completed_order == list(range(1_000_000, 1_000_005))
+    with pytest.raises(DispatchError, match="after close"):
+        d.issue_one(5, 5)
+
+
+def test_issue_one_duplicate_outstanding_id_is_refused_at_cut() -> None:
+    d, _ = make(FixedBatch(4), max_inflight_batches=16)
+    d.issue_one(42, 0)
+    d.issue_one(42, 1)
+    with pytest.raises(DispatchError, match="duplicate outstanding query ids"):
+        d.next_batch(timeout=0)

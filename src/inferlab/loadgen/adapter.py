@@ -108,7 +108,10 @@ def run_test(
     log_settings.enable_trace = spec.trace
 
     def issue(ids: list[int], indices: list[int]) -> None:
-        dispatcher.issue(np.asarray(ids, dtype=np.uint64), np.asarray(indices, dtype=np.int64))
+        if len(ids) == 1:  # Server and the stream scenarios: one sample per call
+            dispatcher.issue_one(ids[0], indices[0])
+        else:
+            dispatcher.issue(ids, indices)
 
     def flush() -> None:
         dispatcher.flush()

@@ -257,6 +257,11 @@ class Dispatcher:
         self._cond = threading.Condition()
         self._pending: deque[_Chunk] = deque()
         self._head = 0  # consumed samples of _pending[0]
+        # single-sample issues (Server) are kept as Python ints and become one chunk when
+        # something needs the pending arrays (_seal): two list appends instead of two arrays
+        self._small_ids: list[int] = []
+        self._small_idx: list[int] = []
+        self._small_time = 0.0
         self._pending_count = 0
         self._slots: dict[int, _Slot] = {}  # in-flight id -> (flight, position)
         self._completing: dict[int, _Slot] = {}  # ids inside a running complete_fn
@@ -289,9 +294,24 @@ class Dispatcher:
         with self._cond:
             if self._closed:
                 raise DispatchError(f"issue after close ({n} samples)")
+            self._seal()
             self._pending.append(_Chunk(id_arr, idx_arr, self._clock()))
             self._pending_count += n
             self._issued += n
+            self._cond.notify_all()
+
+    def issue_one(self, qid: int, index: int) -> None:
+        """Record one issued sample (LoadGen's Server scenario issues them one by one): the
+        same as ``issue([qid], [index])`` without building arrays per call."""
+        with self._cond:
+            if self._closed:
+                raise DispatchError("issue after close (1 sample)")
+            if not self._small_ids:
+                self._small_time = self._clock()
+            self._small_ids.append(int(qid))
+            self._small_idx.append(int(index))
+            self._pending_count += 1
+            self._issued += 1
             self._cond.notify_all()
 
     def flush(self) -> None:
@@ -441,10 +461,20 @@ class Dispatcher:
             return self._cond.wait_for(lambda: self._completed == self._issued, timeout)
 
     # ------------------------------------------------------------------ internals
+    def _seal(self) -> None:
+        """Turn the single-sample issues into one chunk (keeping arrival order)."""
+        if self._small_ids:
+            ids = _readonly(np.array(self._small_ids, dtype=np.uint64))
+            idx = _readonly(np.array(self._small_idx, dtype=np.int64))
+            self._pending.append(_Chunk(ids, idx, self._small_time))
+            self._small_ids = []
+            self._small_idx = []
+
     def _oldest_wait(self) -> float:
         if not self._pending_count:
             return 0.0
-        return max(0.0, self._clock() - self._pending[0].issue_time)
+        first = self._pending[0].issue_time if self._pending else self._small_time
+        return max(0.0, self._clock() - first)
 
     def _view(self) -> PendingView:
         flushed = self._closed or self._cut < self._flush_upto
@@ -460,6 +490,7 @@ class Dispatcher:
 
     def _gather(self, n: int) -> tuple[IdArray, IndexArray, int, int]:
         """First n pending samples without consuming them: (ids, indices, pops, new_head)."""
+        self._seal()
         id_parts: list[IdArray] = []
         idx_parts: list[IndexArray] = []
         head, pops, need = self._head, 0, min(n, self._pending_count)
