@@ -4,9 +4,9 @@ official LoadGen, same command, same settings.
 
   naive     - ConstructSUT; every sample completed inline in the issue callback, one
               QuerySamplesComplete per sample (inferlab.loadgen.naive)
-  inferlab  - the worker's path: fast SUT callback -> dispatch library -> one batch thread ->
-              null backend (zeros, ResNet50's 1000 outputs) -> ResNet50 postprocess (argmax) ->
-              bulk completion
+  inferlab  - the worker's path: fast SUT callback -> dispatch library (the worker's plan:
+              fixed batches of --batch; in Server a latency budget) -> one batch thread -> null
+              backend (zeros, ResNet50's 1000 outputs) -> ResNet50 postprocess -> bulk completion
 
 Both answer every sample with one float32 (ResNet50's payload); neither computes anything, so
 what is measured is the harness. Offline: samples/s, median of --repeats runs. Server: the
@@ -87,16 +87,21 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_inferlab(spec: Any, batch: int) -> None:
     from inferlab.backends.null.backend import NullBackend
-    from inferlab.benchmarks.resnet50 import PYTORCH, TASK
+    from inferlab.benchmarks.resnet50 import PYTORCH, SPEC, TASK
+    from inferlab.config.run_config import RunConfig
     from inferlab.loadgen.adapter import BatchLoop, complete_to_loadgen, run_test
-    from inferlab.loadgen.dispatch import Dispatcher, FixedBatch
+    from inferlab.loadgen.dispatch import Dispatcher
+    from inferlab.runner.worker import server_plan
 
     backend = NullBackend(output_shape=(1000,), max_batch=batch)
 
     def run_batch(idx: np.ndarray) -> np.ndarray:
         return TASK.postprocess(backend.predict(idx), PYTORCH, idx, None)  # type: ignore[arg-type]
 
-    dispatcher = Dispatcher(FixedBatch(batch), complete_to_loadgen)
+    # the worker's own plan: fixed batches, a latency budget in Server
+    cfg = RunConfig(scenario=spec.scenario, backend="null")
+    plan = server_plan(TASK.batch_plan(None, cfg, batch), cfg, SPEC.server_latency_ms)  # type: ignore[arg-type]
+    dispatcher = Dispatcher(plan.policy, complete_to_loadgen)
     loop = BatchLoop(dispatcher, run_batch, threads=1)
     loop.start()
     run_test(spec, load=lambda i: None, unload=lambda i: None, dispatcher=dispatcher)

@@ -76,3 +76,22 @@ def test_token_budget_plan_cuts_calibration_batches_like_the_run() -> None:
         [0, 1],
         [2, 3, 4, 5],
     ]
+
+
+def test_server_plan_turns_fixed_batches_into_a_latency_budget() -> None:
+    from inferlab.config import build_config
+    from inferlab.loadgen.dispatch import LatencyBudget
+    from inferlab.runner.worker import server_plan
+
+    fixed = BatchPlan(FixedBatch(64), facts={"policy": "fixed"})
+    server = build_config(flags={"scenario": "Server"}, sets=[], environ={})
+    plan = server_plan(fixed, server, 15.0)
+    assert plan.policy == LatencyBudget(64, 0.0015)  # 10% of the 15 ms bound
+    assert plan.facts == {"policy": "latency-budget", "max_wait_ms": 1.5}
+    assert server_plan(fixed, server, 130.0).policy == LatencyBudget(64, 0.002)  # capped at 2 ms
+    own = build_config(flags={"scenario": "Server"}, sets=["server_max_wait_ms=0.5"], environ={})
+    assert server_plan(fixed, own, 15.0).policy == LatencyBudget(64, 0.0005)
+    offline = build_config(flags={"scenario": "Offline"}, sets=[], environ={})
+    assert server_plan(fixed, offline, 15.0) is fixed
+    budget = BatchPlan(CostAware(max_cost=10, cost_of=lambda i: i))
+    assert server_plan(budget, server, 15.0) is budget  # token budgets are left alone

@@ -640,3 +640,29 @@ def test_issue_one_duplicate_outstanding_id_is_refused_at_cut() -> None:
     d.issue_one(42, 1)
     with pytest.raises(DispatchError, match="duplicate outstanding query ids"):
         d.next_batch(timeout=0)
+
+
+def test_single_sample_issues_wake_a_waiting_consumer_only_when_needed() -> None:
+    """LatencyBudget: the first sample wakes the consumer (it then waits with a timeout), the
+    next ones do not until a full batch is pending; FixedBatch: only the first."""
+    d, _ = make(LatencyBudget(max_batch=3, max_wait_s=60.0), max_inflight_batches=16)
+    wakes = []
+    real_notify = d._cond.notify_all
+
+    def counting_notify() -> None:
+        wakes.append(d._pending_count)
+        real_notify()
+
+    d._cond.notify_all = counting_notify  # type: ignore[method-assign]
+    for i in range(3):
+        d.issue_one(10 + i, i)
+    assert wakes == [1, 3]
+    b = d.next_batch(timeout=0)
+    assert b is not None and b.indices.tolist() == [0, 1, 2]
+    f, _ = make(FixedBatch(8), max_inflight_batches=16)
+    fw: list[int] = []
+    f_notify = f._cond.notify_all
+    f._cond.notify_all = lambda: (fw.append(f._pending_count), f_notify())  # type: ignore[method-assign]
+    for i in range(3):
+        f.issue_one(20 + i, i)
+    assert fw == [1]

@@ -102,6 +102,11 @@ class RunConfig(BaseModel):
         default=8, ge=1, le=384, description="round the batch length up to a multiple of this"
     )
     compile: bool = Field(default=False, description="torch.compile the model")
+    server_max_wait_ms: float | None = Field(
+        default=None,
+        ge=0,
+        description="Server: longest wait to fill a batch (None: min(2 ms, 10% of the bound))",
+    )
 
     @field_validator("device")
     @classmethod

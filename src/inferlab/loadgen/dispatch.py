@@ -312,7 +312,8 @@ class Dispatcher:
             self._small_idx.append(int(index))
             self._pending_count += 1
             self._issued += 1
-            self._cond.notify_all()
+            if self._must_wake():
+                self._cond.notify_all()
 
     def flush(self) -> None:
         """LoadGen flush_queries: cut everything issued so far without waiting."""
@@ -461,6 +462,19 @@ class Dispatcher:
             return self._cond.wait_for(lambda: self._completed == self._issued, timeout)
 
     # ------------------------------------------------------------------ internals
+    def _must_wake(self) -> bool:
+        """After a single-sample issue: can a waiting consumer's decision have changed? For the
+        built-in policies only when the first sample arrives (a consumer with nothing pending
+        waits without a timeout) or a full batch is reached; a latency budget's consumer is
+        already waiting with a timeout. Waking on every sample costs a thread switch per sample,
+        which is what limits a Server run. Other policies are woken on every issue."""
+        n = self._pending_count
+        if isinstance(self.policy, LatencyBudget):
+            return n == 1 or n >= self.policy.max_batch
+        if isinstance(self.policy, FixedBatch):
+            return n == 1
+        return True
+
     def _seal(self) -> None:
         """Turn the single-sample issues into one chunk (keeping arrival order)."""
         if self._small_ids:

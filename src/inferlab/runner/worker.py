@@ -113,6 +113,24 @@ def _fatal(chan: Channel, lock: threading.Lock, exc: BaseException) -> None:
     os._exit(2 if isinstance(exc, InferlabError) else 1)
 
 
+def server_plan(plan: Any, cfg: RunConfig, latency_bound_ms: float | None) -> Any:
+    """Server: a fixed-batch plan becomes a latency budget (cut at max_batch, or when the oldest
+    sample has waited max_wait). Waiting a little for company instead of waking the batch thread
+    for every arriving sample is what lets a Python SUT keep up with LoadGen's issue thread (see
+    docs/performance.md, harness overhead). Other plans are returned unchanged."""
+    from inferlab.core.task import BatchPlan
+    from inferlab.loadgen.dispatch import FixedBatch, LatencyBudget
+
+    if cfg.scenario != "Server" or not isinstance(plan.policy, FixedBatch):
+        return plan
+    wait_ms = cfg.server_max_wait_ms
+    if wait_ms is None:
+        wait_ms = min(2.0, 0.1 * (latency_bound_ms or 20.0))
+    facts = {**plan.facts, "policy": "latency-budget", "max_wait_ms": wait_ms}
+    policy = LatencyBudget(plan.policy.max_batch, wait_ms / 1000.0)
+    return BatchPlan(policy, order=plan.order, facts=facts, variable_cost=plan.variable_cost)
+
+
 def calibration_batches(plan: Any, n: int, scenario: str) -> list[np.ndarray]:
     """The batches the plan cuts from samples 0..n-1, for timing variable-cost samples.
 
@@ -154,7 +172,7 @@ def work(job: dict[str, Any], chan: Channel) -> None:
     dataset = build_dataset(cfg, task, variant, dataset_path, cache_dir=cache_dir)
     backend, facts = build_backend(cfg, spec, variant, task, model_path, batch_size)
     pipeline = Pipeline(dataset, backend, task, variant)
-    plan = task.batch_plan(dataset, cfg, batch_size)
+    plan = server_plan(task.batch_plan(dataset, cfg, batch_size), cfg, spec.server_latency_ms)
     t_built = time.perf_counter()
 
     calibration = None
