@@ -207,6 +207,8 @@ def test_bad_input_names_the_fix(tmp_path: Path) -> None:
     proc = cli("run", "bert-99", "--variant", "tiny", "--model-path", str(ckpt), "--out",
                str(tmp_path / "runs"))  # fmt: skip
     assert proc.returncode == 2 and "drop --model-path" in proc.stderr
+    proc = cli("run", "bert-99", "--backend", "onnxruntime", "--out", str(tmp_path / "runs"))
+    assert proc.returncode == 2 and "--model-path to model.onnx" in proc.stderr
     assert not (tmp_path / "runs").exists()
 
 
@@ -240,3 +242,48 @@ def test_official_accuracy_script_agrees(tmp_path: Path) -> None:
     # the run dir's own files reproduce the run's accuracy.txt, and its predictions.json
     assert official == (run_dir / "accuracy.txt").read_text().strip()
     assert (tmp_path / "p.json").read_text() == (run_dir / "predictions.json").read_text()
+
+
+def test_onnxruntime_backend_gives_the_torch_backend_s_answers(tmp_path: Path) -> None:
+    """The same tiny weights as model.pytorch (+ bert_config.json) and as model.onnx: the torch
+    and onnxruntime runs log the same logits (to rounding) and predict the same answers."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from tests.unit.test_onnxruntime_backend import TINY, export_tiny
+
+    model_dir = tmp_path / "m"
+    model_dir.mkdir()
+    model = export_tiny(model_dir / "model.onnx", seed=5)
+    torch.save(model.state_dict(), model_dir / "model.pytorch")
+    cfg = {k: getattr(TINY, k) for k in (
+        "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+        "intermediate_size", "max_position_embeddings", "type_vocab_size",
+    )}  # fmt: skip
+    cfg.update(hidden_act="gelu", hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
+               initializer_range=0.02)  # fmt: skip
+    (model_dir / "bert_config.json").write_text(json.dumps(cfg))
+    runs = {}
+    for backend, name in (("torch", "model.pytorch"), ("onnxruntime", "model.onnx")):
+        r = run_cfg(
+            tmp_path, [], benchmark="bert-99", backend=backend, model_path=model_dir / name,
+            count=24, calibrate=False, mode="accuracy",
+        )  # fmt: skip
+        assert r["status"] == "ok" and r["accuracy"]["status"] == "n/a-synthetic"
+        assert r["model"]["random_weights"] is False
+        runs[backend] = Path(r["run_dir"])
+    assert (
+        json.loads((runs["torch"] / "result.json").read_text())["benchmark"]["variant"]["name"]
+        == "pytorch"
+    )
+    assert (
+        json.loads((runs["onnxruntime"] / "result.json").read_text())["benchmark"]["variant"][
+            "name"
+        ]
+        == "onnx"
+    )
+    a, b = logits_by_index(runs["torch"]), logits_by_index(runs["onnxruntime"])
+    assert sorted(a) == sorted(b) == list(range(24))
+    for i in a:
+        np.testing.assert_allclose(a[i], b[i], rtol=1e-4, atol=1e-4)
+    pa = json.loads((runs["torch"] / "predictions.json").read_text())
+    assert pa == json.loads((runs["onnxruntime"] / "predictions.json").read_text())

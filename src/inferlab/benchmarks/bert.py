@@ -46,6 +46,19 @@ PYTORCH = Variant(
     backends=("torch", "null"),
 )
 
+# The reference's ONNX export (zenodo 3733910): inputs input_ids / input_mask / segment_ids (or
+# attention_mask / token_type_ids), int64; outputs start and end logits. Runs on onnxruntime.
+ONNX = Variant(
+    name="onnx",
+    fmt="onnx",
+    preprocessing=PYTORCH.preprocessing,
+    output_dtype="float32",
+    output_layout=_LAYOUT,
+    checkpoint_name="model.onnx",
+    expected_accuracy=REFERENCE_F1,
+    backends=("onnxruntime",),
+)
+
 # A small BERT with random weights: the synthetic default (pipeline checks, fast tests).
 TINY = Variant(
     name="tiny",
@@ -61,6 +74,42 @@ TINY_ARCH = {
     "num_attention_heads": 2,
     "intermediate_size": 512,
 }
+
+
+class BertOnnxIO:
+    """(n, 3, L) int32 batch -> the graph's three int64 inputs, found by name; its outputs (two
+    (n, L) logit arrays, or one (n, L, 2)) -> (n, L, 2)."""
+
+    ROLES = (
+        ("input_ids",),
+        ("input_mask", "attention_mask"),
+        ("segment_ids", "token_type_ids"),
+    )
+
+    def feeds(self, inputs: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for row, aliases in enumerate(self.ROLES):
+            name = next((n for n in names if n.split(":")[0] in aliases), None)
+            if name is None:
+                raise ModelError(
+                    f"the ONNX model has no input named {' or '.join(aliases)} (it has {names})",
+                    "use the MLPerf BERT ONNX file (inputs input_ids, input_mask, segment_ids)",
+                )
+            out[name] = np.ascontiguousarray(inputs[:, row, :], dtype=np.int64)
+        return out
+
+    def output(self, outputs: list[np.ndarray], names: list[str]) -> np.ndarray:
+        if len(outputs) == 2:
+            start, end = outputs
+            if "end" in names[0] and "start" in names[1]:
+                start, end = end, start
+            return np.stack([start, end], axis=-1)
+        if len(outputs) == 1 and outputs[0].ndim == 3 and outputs[0].shape[-1] == 2:
+            return outputs[0]
+        raise ModelError(
+            f"unexpected ONNX outputs {names} with shapes {[o.shape for o in outputs]}",
+            "use the MLPerf BERT ONNX file (outputs: start and end logits)",
+        )
 
 
 class BertTask:
@@ -111,19 +160,25 @@ class BertTask:
             json_path, vocab_path, count=count, cache_dir=cache_dir
         )
 
-    def resolve_model_path(self, data_dir: Path | None, model_path: Path | None) -> Path | None:
+    def resolve_model_path(
+        self, data_dir: Path | None, model_path: Path | None, variant: Variant | None = None
+    ) -> Path | None:
+        name = (variant or PYTORCH).checkpoint_name or ""
         if model_path is not None:
             if not model_path.is_file():
                 raise ModelError(
                     f"model file {model_path} does not exist",
-                    "pass --model-path to model.pytorch of bert_tf_v1_1_large_fp32_384_v2",
+                    f"pass --model-path to {name} of bert_tf_v1_1_large_fp32_384_v2",
                 )
             return model_path
         if data_dir is not None:
-            candidate = data_dir / "models" / MODEL_ID / (PYTORCH.checkpoint_name or "")
+            candidate = data_dir / "models" / MODEL_ID / name
             if candidate.is_file():
                 return candidate
         return None
+
+    def onnx_io(self, variant: Variant) -> Any:
+        return BertOnnxIO()
 
     def build_model(
         self, variant: Variant, model_path: Path | None, *, seed: int
@@ -260,7 +315,7 @@ def _spec(bid: str, lower: float, aliases: tuple[str, ...]) -> BenchmarkSpec:
         dataset_size=10_833,
         performance_sample_count=10_833,
         scenarios=(Scenario.SINGLE_STREAM, Scenario.OFFLINE, Scenario.SERVER),
-        variants=(PYTORCH, TINY),
+        variants=(PYTORCH, TINY, ONNX),
         metrics=("squad_f1",),
         targets={r: target for r in ROUNDS},
         server_latency_ms=130.0,

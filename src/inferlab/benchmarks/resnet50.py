@@ -109,7 +109,9 @@ class ResNet50Task:
         cache = Cache(cache_dir, transform_key(decoder)) if cache_dir is not None else None
         return ImageNetDataset(path, count=count, decoder=decoder, cache=cache)
 
-    def resolve_model_path(self, data_dir: Path | None, model_path: Path | None) -> Path | None:
+    def resolve_model_path(
+        self, data_dir: Path | None, model_path: Path | None, variant: Variant | None = None
+    ) -> Path | None:
         if model_path is not None:
             if not model_path.is_file():
                 raise ModelError(

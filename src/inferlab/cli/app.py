@@ -84,7 +84,7 @@ def run_cmd(
     mode: Annotated[str | None, typer.Option(help="performance or accuracy.")] = None,
     dtype: Annotated[str | None, typer.Option(help="fp32, fp16 or bf16.")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda or cuda:N.")] = None,
-    backend: Annotated[str | None, typer.Option(help="torch or null.")] = None,
+    backend: Annotated[str | None, typer.Option(help="torch, onnxruntime or null.")] = None,
     count: Annotated[int | None, typer.Option(help="QSL size: use the first N samples.")] = None,
     data_dir: Annotated[
         Path | None, typer.Option(help="Data root holding <dataset-id>/ (env INFERLAB_DATA_DIR).")

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Dtype = Literal["fp32", "fp16", "bf16"]
-BackendName = Literal["torch", "null"]
+BackendName = Literal["torch", "onnxruntime", "null"]
 ScenarioName = Literal["SingleStream", "MultiStream", "Offline", "Server"]
 ModeName = Literal["performance", "accuracy"]
 

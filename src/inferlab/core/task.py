@@ -68,7 +68,10 @@ class BenchmarkTask(Protocol):
         synthetic_count: int | None = None,
     ) -> Dataset: ...
 
-    def resolve_model_path(self, data_dir: Path | None, model_path: Path | None) -> Path | None: ...
+    def resolve_model_path(
+        self, data_dir: Path | None, model_path: Path | None, variant: Variant | None = None
+    ) -> Path | None:
+        """The model file to load (``variant``: whose checkpoint to look for), or None."""
 
     def build_model(
         self, variant: Variant, model_path: Path | None, *, seed: int

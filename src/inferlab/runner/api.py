@@ -66,6 +66,10 @@ def prepare(cfg: RunConfig) -> dict[str, Any]:
     task: BenchmarkTask = registry.resolve(spec.task)
     if cfg.backend == "torch":
         _check_torch(cfg)
+    if cfg.backend == "onnxruntime":
+        from inferlab.backends.onnxruntime.config import OrtBackendConfig
+
+        OrtBackendConfig(device=cfg.device, threads=cfg.threads).check_static()
     if variant.fmt == "random-init" and cfg.model_path is not None:
         raise ConfigError(
             f"the {variant.name} variant has random weights and no checkpoint format "
@@ -77,13 +81,19 @@ def prepare(cfg: RunConfig) -> dict[str, Any]:
     if cfg.backend != "null":
         # look for the official checkpoint under the data root only for variants that have one
         root = cfg.data_dir if variant.checkpoint_name else None
-        model_path = task.resolve_model_path(root, cfg.model_path)
+        model_path = task.resolve_model_path(root, cfg.model_path, variant)
         synthetic = spec.synthetic_variant
         if cfg.variant is None and synthetic and dataset_path is None and model_path is None:
             small = spec.variant(synthetic)
             if cfg.backend in small.backends:
                 log.info("no dataset and no checkpoint: using the %r variant", small.name)
                 variant = small
+    if variant.fmt == "onnx" and model_path is None:
+        raise ConfigError(
+            f"the {variant.name} variant of {spec.id} runs a model file and none was found",
+            f"pass --model-path to {variant.checkpoint_name}, or put it under "
+            f"<data-dir>/models/ (see docs)",
+        )
     dataset = build_dataset(
         cfg, task, variant, dataset_path, cache_dir=default_cache_dir(cfg) / "preprocessed"
     )

@@ -42,6 +42,27 @@ def build_backend(
         )
         model, facts = task.build_model(variant, model_path, seed=cfg.seed)
         return TorchBackend(model, tcfg, random_weights=facts.random_weights), facts
+    if cfg.backend == "onnxruntime":
+        import hashlib
+
+        from inferlab.backends.onnxruntime.backend import OrtBackend
+        from inferlab.backends.onnxruntime.config import OrtBackendConfig
+
+        if model_path is None:
+            raise AssertionError("prepare() guarantees an ONNX model path")
+        ocfg = OrtBackendConfig(device=cfg.device, max_batch=batch_size, threads=cfg.threads)
+        io = task.onnx_io(variant)  # type: ignore[attr-defined]
+        ort_backend = OrtBackend(model_path, ocfg, io)
+        digest = hashlib.sha256()
+        with model_path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+        return ort_backend, ModelFacts(
+            random_weights=False,
+            path=str(model_path),
+            sha256=digest.hexdigest(),
+            size_bytes=model_path.stat().st_size,
+        )
     raise AssertionError(cfg.backend)
 
 
