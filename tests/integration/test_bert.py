@@ -209,6 +209,9 @@ def test_bad_input_names_the_fix(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "drop --model-path" in proc.stderr
     proc = cli("run", "bert-99", "--backend", "onnxruntime", "--out", str(tmp_path / "runs"))
     assert proc.returncode == 2 and "--model-path to model.onnx" in proc.stderr
+    proc = cli("run", "bert-99", "--backend", "onnxruntime", "--dtype", "bf16", "--model-path",
+               str(ckpt), "--out", str(tmp_path / "runs"))  # fmt: skip
+    assert proc.returncode == 2 and "does not apply to onnxruntime" in proc.stderr
     assert not (tmp_path / "runs").exists()
 
 

@@ -70,6 +70,12 @@ def prepare(cfg: RunConfig) -> dict[str, Any]:
         from inferlab.backends.onnxruntime.config import OrtBackendConfig
 
         OrtBackendConfig(device=cfg.device, threads=cfg.threads).check_static()
+        if cfg.dtype != "fp32":
+            raise UnsupportedError(
+                f"--dtype {cfg.dtype} does not apply to onnxruntime: an ONNX graph runs in the "
+                "dtypes stored in the file",
+                "drop --dtype (or export a 16-bit/quantized model file)",
+            )
     if variant.fmt == "random-init" and cfg.model_path is not None:
         raise ConfigError(
             f"the {variant.name} variant has random weights and no checkpoint format "
