@@ -57,6 +57,54 @@ TINY = Variant(
 )
 _TINY_ARCH = {"width": 8, "layers": (1, 1, 1, 1)}
 
+# The TF-derived ONNX file of the reference (resnet50_v1.onnx, zenodo 2592612): 1001 classes
+# (index 0 = background, so labels are output - 1), mean-only preprocessing (rules file §4),
+# NCHW for onnxruntime. Runs on the onnxruntime backend.
+ONNX = Variant(
+    name="onnx",
+    fmt="onnx",
+    preprocessing="imagenet-mean-only",
+    num_classes=1001,
+    label_offset=-1,
+    output_dtype="float32",
+    output_layout=PYTORCH.output_layout,
+    checkpoint_name="resnet50_v1.onnx",
+    expected_accuracy=76.456,
+    backends=("onnxruntime",),
+)
+
+
+def _transform(variant: Variant) -> str:
+    return "mean_only" if variant.preprocessing == ONNX.preprocessing else "pytorch"
+
+
+class ResNetOnnxIO:
+    """NCHW float32 batch -> the graph's one image input; its outputs -> (n, 1001) scores: the
+    softmax/logits output when the graph has one, else one-hot rows from its ArgMax output."""
+
+    def feeds(self, inputs: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+        if len(names) != 1:
+            raise ModelError(
+                f"the ResNet50 ONNX model should have one input, it has {names}",
+                "use the MLPerf resnet50_v1.onnx file",
+            )
+        return {names[0]: np.ascontiguousarray(inputs, dtype=np.float32)}
+
+    def output(self, outputs: list[np.ndarray], names: list[str]) -> np.ndarray:
+        for out in outputs:
+            if out.ndim == 2 and out.shape[1] > 1:
+                return out
+        for out in outputs:
+            if out.ndim == 1 or (out.ndim == 2 and out.shape[1] == 1):
+                classes = out.reshape(-1).astype(np.int64)
+                onehot = np.zeros((classes.shape[0], ONNX.num_classes or 1001), np.float32)
+                onehot[np.arange(classes.shape[0]), classes] = 1.0
+                return onehot
+        raise ModelError(
+            f"unexpected ONNX outputs {names} with shapes {[o.shape for o in outputs]}",
+            "use the MLPerf resnet50_v1.onnx file (outputs ArgMax:0 and softmax_tensor:0)",
+        )
+
 
 class ResNet50Task:
     """Hooks the runner calls for resnet50."""
@@ -101,29 +149,42 @@ class ResNet50Task:
             from inferlab.datasets.synthetic import SyntheticImageNet
 
             n = count or synthetic_count or SPEC.synthetic_count
-            return SyntheticImageNet(count=n, seed=seed)
+            return SyntheticImageNet(count=n, seed=seed, transform=_transform(variant))
         from inferlab.datasets.imagenet import ImageNetDataset
         from inferlab.preprocessing.cache import Cache
-        from inferlab.preprocessing.imagenet import transform_key
+        from inferlab.preprocessing.imagenet import get_transform, resolve_decoder
 
-        cache = Cache(cache_dir, transform_key(decoder)) if cache_dir is not None else None
-        return ImageNetDataset(path, count=count, decoder=decoder, cache=cache)
+        tf = get_transform(_transform(variant))
+        if tf.name == "mean_only" and resolve_decoder(decoder) != "cv2":
+            log.warning(
+                "the onnx variant's reference resize is OpenCV INTER_AREA; without OpenCV it is "
+                "approximated with Pillow (not bit-identical): install inferlab[vision] and "
+                "pass --set decoder=cv2 for reference preprocessing"
+            )
+        cache = Cache(cache_dir, tf.key(decoder)) if cache_dir is not None else None
+        return ImageNetDataset(
+            path, count=count, decoder=decoder, cache=cache, transform=_transform(variant)
+        )
 
     def resolve_model_path(
         self, data_dir: Path | None, model_path: Path | None, variant: Variant | None = None
     ) -> Path | None:
+        name = (variant or PYTORCH).checkpoint_name or ""
         if model_path is not None:
             if not model_path.is_file():
                 raise ModelError(
                     f"model file {model_path} does not exist",
-                    f"pass --model-path to the PyTorch checkpoint {PYTORCH.checkpoint_name}",
+                    f"pass --model-path to the model file {name}",
                 )
             return model_path
         if data_dir is not None:
-            candidate = data_dir / "models" / MODEL_ID / (PYTORCH.checkpoint_name or "")
+            candidate = data_dir / "models" / MODEL_ID / name
             if candidate.is_file():
                 return candidate
         return None
+
+    def onnx_io(self, variant: Variant) -> Any:
+        return ResNetOnnxIO()
 
     def build_model(
         self, variant: Variant, model_path: Path | None, *, seed: int
@@ -199,7 +260,7 @@ SPEC = BenchmarkSpec(
     dataset_size=50_000,
     performance_sample_count=1024,
     scenarios=(Scenario.SINGLE_STREAM, Scenario.MULTI_STREAM, Scenario.OFFLINE, Scenario.SERVER),
-    variants=(PYTORCH, TINY),
+    variants=(PYTORCH, TINY, ONNX),
     metrics=("top1",),
     targets={r: _TOP1 for r in ("v4.1", "v5.0", "v5.1", "v6.0", "v6.1")},
     server_latency_ms=15.0,
