@@ -42,7 +42,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +66,7 @@ from inferlab.preprocessing.squad_types import (
     SquadFeature,
     SquadFeatures,
 )
+from inferlab.results.store import atomic_write_text
 
 __all__ = [
     "DTYPES",
@@ -391,15 +391,7 @@ def predict(
 def write_predictions_json(path: str | os.PathLike[str], predictions: Mapping[str, str]) -> None:
     """Write ``predictions.json`` like accuracy-squad.py (``indent=4`` plus a newline),
     atomically (temporary file in the same folder, then ``os.replace``)."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-            out.write(json.dumps(dict(predictions), indent=4) + "\n")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(Path(path), json.dumps(dict(predictions), indent=4) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,8 +23,6 @@ import hashlib
 import io
 import json
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 import inferlab
+from inferlab.results.store import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -194,14 +193,4 @@ class Cache:
 
 
 def _atomic_write(path: Path, blob: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(blob)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write_bytes(path, blob, fsync=False)  # a cache entry: recomputed if lost

@@ -18,10 +18,9 @@ squad.py imports this module (and re-exports :func:`cache_key`, :func:`cache_pat
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
-import os
-import tempfile
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from inferlab.preprocessing.squad_types import (
     SquadFeature,
     SquadFeatures,
 )
+from inferlab.results.store import atomic_write_bytes
 
 # The cache's messages keep the logger they had when this code lived in squad.py.
 log = logging.getLogger("inferlab.preprocessing.squad")
@@ -138,21 +138,10 @@ def write_cache(path: Path, key: str, arrays: dict[str, np.ndarray]) -> None:
         "meta": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
         **arrays,
     }
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **payload)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez_compressed(fh, **payload)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        atomic_write_bytes(path, buf.getvalue(), fsync=False)  # a cache: rebuilt if lost
     except OSError as err:
         log.warning("cannot write the SQuAD feature cache %s: %s; continuing without it", path, err)
         return

@@ -12,14 +12,22 @@ from typing import Any
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write text to path atomically: a temp file in the same directory, then rename."""
+    """Write UTF-8 text to path atomically (see :func:`atomic_write_bytes`)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, blob: bytes, *, fsync: bool = True) -> None:
+    """Write bytes to path atomically: a temp file in the same directory, then rename, so a
+    reader sees the old file or the whole new one. ``fsync=False`` for caches that can be
+    rebuilt (durability is not worth a disk flush per entry)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(blob)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
