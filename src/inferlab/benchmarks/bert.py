@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from inferlab.core.dataset import Dataset
-from inferlab.core.errors import DataError, ModelError
+from inferlab.core.errors import ModelError
 from inferlab.core.spec import (
     AccuracyTarget,
     BenchmarkSpec,
@@ -22,7 +22,14 @@ from inferlab.core.spec import (
     Scenario,
     Variant,
 )
-from inferlab.core.task import BatchPlan, Evaluation, MetricValue, ModelFacts
+from inferlab.core.task import (
+    BatchPlan,
+    Evaluation,
+    MetricValue,
+    ModelFacts,
+    find_dataset,
+    find_model_file,
+)
 from inferlab.preprocessing.squad_types import MAX_SEQ_LENGTH, PAD_LOGIT
 
 DATASET_DIR = "squad-v1.1"
@@ -116,27 +123,8 @@ class BertTask:
     """Hooks the runner calls for bert-99 / bert-99.9."""
 
     def resolve_dataset_path(self, data_dir: Path | None, dataset_path: Path | None) -> Path | None:
-        if dataset_path is not None:
-            if not dataset_path.exists():
-                raise DataError(
-                    f"dataset path {dataset_path} does not exist",
-                    "point --dataset-path at the directory holding dev-v1.1.json and vocab.txt",
-                )
-            return dataset_path
-        if data_dir is not None:
-            if not data_dir.is_dir():
-                raise DataError(
-                    f"data root {data_dir} does not exist",
-                    "create it or fix --data-dir / INFERLAB_DATA_DIR",
-                )
-            path = data_dir / DATASET_DIR
-            if not path.is_dir():
-                raise DataError(
-                    f"no {DATASET_DIR}/ under data root {data_dir}",
-                    f"put dev-v1.1.json and vocab.txt in {path}, or pass --dataset-path DIR",
-                )
-            return path
-        return None
+        contents = "dev-v1.1.json and vocab.txt"
+        return find_dataset(data_dir, dataset_path, DATASET_DIR, contents, allow_file=True)
 
     def make_dataset(
         self,
@@ -164,18 +152,7 @@ class BertTask:
         self, data_dir: Path | None, model_path: Path | None, variant: Variant | None = None
     ) -> Path | None:
         name = (variant or PYTORCH).checkpoint_name or ""
-        if model_path is not None:
-            if not model_path.is_file():
-                raise ModelError(
-                    f"model file {model_path} does not exist",
-                    f"pass --model-path to {name} of bert_tf_v1_1_large_fp32_384_v2",
-                )
-            return model_path
-        if data_dir is not None:
-            candidate = data_dir / "models" / MODEL_ID / name
-            if candidate.is_file():
-                return candidate
-        return None
+        return find_model_file(data_dir, model_path, MODEL_ID, name)
 
     def onnx_io(self, variant: Variant) -> Any:
         return BertOnnxIO()
@@ -188,12 +165,7 @@ class BertTask:
         from inferlab.models.bert import BertConfig, build_bert_qa, load_bert_checkpoint
 
         torch.manual_seed(seed)
-        if variant.name == TINY.name:
-            if model_path is not None:
-                raise ModelError(
-                    f"the tiny variant has no checkpoint format ({model_path} given)",
-                    "drop --model-path, or use --variant pytorch for model.pytorch",
-                )
+        if variant.name == TINY.name:  # random-init: prepare() refuses a --model-path for it
             config = BertConfig(**TINY_ARCH)
             return build_bert_qa(config), ModelFacts(
                 random_weights=True, extra={"init_seed": seed, "config": config.__dict__}

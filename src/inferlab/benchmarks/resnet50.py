@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from inferlab.core.dataset import Dataset
-from inferlab.core.errors import DataError, ModelError
+from inferlab.core.errors import ModelError
 from inferlab.core.spec import (
     AccuracyTarget,
     BenchmarkSpec,
@@ -21,7 +21,14 @@ from inferlab.core.spec import (
     Scenario,
     Variant,
 )
-from inferlab.core.task import BatchPlan, Evaluation, MetricValue, ModelFacts
+from inferlab.core.task import (
+    BatchPlan,
+    Evaluation,
+    MetricValue,
+    ModelFacts,
+    find_dataset,
+    find_model_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -110,29 +117,9 @@ class ResNet50Task:
     """Hooks the runner calls for resnet50."""
 
     def resolve_dataset_path(self, data_dir: Path | None, dataset_path: Path | None) -> Path | None:
-        if dataset_path is not None:
-            if not dataset_path.is_dir():
-                raise DataError(
-                    f"dataset path {dataset_path} does not exist",
-                    "point --dataset-path at the ImageNet validation directory "
-                    "(JPEGs + val_map.txt)",
-                )
-            return dataset_path
-        if data_dir is not None:
-            if not data_dir.is_dir():
-                raise DataError(
-                    f"data root {data_dir} does not exist",
-                    "create it or fix --data-dir / INFERLAB_DATA_DIR",
-                )
-            path = data_dir / DATASET_ID
-            if not path.is_dir():
-                raise DataError(
-                    f"no {DATASET_ID}/ under data root {data_dir}",
-                    f"put the ImageNet validation JPEGs and val_map.txt in {path}, "
-                    "or pass --dataset-path DIR",
-                )
-            return path
-        return None
+        return find_dataset(
+            data_dir, dataset_path, DATASET_ID, "the ImageNet validation JPEGs and val_map.txt"
+        )
 
     def make_dataset(
         self,
@@ -170,18 +157,7 @@ class ResNet50Task:
         self, data_dir: Path | None, model_path: Path | None, variant: Variant | None = None
     ) -> Path | None:
         name = (variant or PYTORCH).checkpoint_name or ""
-        if model_path is not None:
-            if not model_path.is_file():
-                raise ModelError(
-                    f"model file {model_path} does not exist",
-                    f"pass --model-path to the model file {name}",
-                )
-            return model_path
-        if data_dir is not None:
-            candidate = data_dir / "models" / MODEL_ID / name
-            if candidate.is_file():
-                return candidate
-        return None
+        return find_model_file(data_dir, model_path, MODEL_ID, name)
 
     def onnx_io(self, variant: Variant) -> Any:
         return ResNetOnnxIO()
@@ -194,12 +170,7 @@ class ResNet50Task:
         from inferlab.models.resnet import build_resnet50, load_state_dict_file
 
         torch.manual_seed(seed)
-        if variant.name == TINY.name:
-            if model_path is not None:
-                raise ModelError(
-                    f"the tiny variant has no checkpoint format ({model_path} given)",
-                    "drop --model-path, or use the pytorch variant for a real checkpoint",
-                )
+        if variant.name == TINY.name:  # random-init: prepare() refuses a --model-path for it
             tiny = build_resnet50(num_classes=variant.num_classes or 1000, **_TINY_ARCH)
             return tiny, ModelFacts(random_weights=True, extra={"init_seed": seed, **_TINY_ARCH})
         model = build_resnet50(num_classes=variant.num_classes or 1000)

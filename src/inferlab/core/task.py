@@ -9,6 +9,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from inferlab.core.dataset import Dataset
+from inferlab.core.errors import DataError, ModelError
 from inferlab.core.spec import Variant
 
 
@@ -91,3 +92,57 @@ class BenchmarkTask(Protocol):
     def evaluate(
         self, accuracy_log: Path, dataset: Dataset, variant: Variant, run_dir: Path
     ) -> Evaluation: ...
+
+
+def find_dataset(
+    data_dir: Path | None,
+    dataset_path: Path | None,
+    dir_name: str,
+    contents: str,
+    *,
+    allow_file: bool = False,
+) -> Path | None:
+    """The dataset location every benchmark resolves the same way: ``--dataset-path`` (a
+    directory, or with ``allow_file`` also a file), else ``<data_dir>/<dir_name>``, else None
+    (the synthetic default). ``contents`` names what the directory holds, for the fixes."""
+    if dataset_path is not None:
+        ok = dataset_path.exists() if allow_file else dataset_path.is_dir()
+        if not ok:
+            raise DataError(
+                f"dataset path {dataset_path} does not exist",
+                f"point --dataset-path at the directory holding {contents}",
+            )
+        return dataset_path
+    if data_dir is None:
+        return None
+    if not data_dir.is_dir():
+        raise DataError(
+            f"data root {data_dir} does not exist",
+            "create it or fix --data-dir / INFERLAB_DATA_DIR",
+        )
+    path = data_dir / dir_name
+    if not path.is_dir():
+        raise DataError(
+            f"no {dir_name}/ under data root {data_dir}",
+            f"put {contents} in {path}, or pass --dataset-path DIR",
+        )
+    return path
+
+
+def find_model_file(
+    data_dir: Path | None, model_path: Path | None, model_id: str, file_name: str
+) -> Path | None:
+    """``--model-path`` (must exist), else ``<data_dir>/models/<model_id>/<file_name>`` when
+    present, else None (random weights, or an error for formats that need a file)."""
+    if model_path is not None:
+        if not model_path.is_file():
+            raise ModelError(
+                f"model file {model_path} does not exist",
+                f"pass --model-path to the model file {file_name}",
+            )
+        return model_path
+    if data_dir is not None:
+        candidate = data_dir / "models" / model_id / file_name
+        if candidate.is_file():
+            return candidate
+    return None
