@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,3 +45,12 @@ class Backend(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def in_chunks(run: Callable[[np.ndarray], np.ndarray], inputs: np.ndarray, step: int) -> np.ndarray:
+    """``run`` on ``inputs`` in slices of at most ``step`` rows, outputs concatenated (a batch
+    larger than a backend's max_batch)."""
+    n = int(inputs.shape[0])
+    if n <= step:
+        return run(inputs)
+    return np.concatenate([run(inputs[i : i + step]) for i in range(0, n, step)], axis=0)

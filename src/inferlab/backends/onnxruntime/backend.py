@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime as ort
 
 from inferlab.backends.onnxruntime.config import OrtBackendConfig
-from inferlab.core.backend import Backend, Capabilities
+from inferlab.core.backend import Backend, Capabilities, in_chunks
 from inferlab.core.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -76,10 +76,7 @@ class OrtBackend(Backend):
     def predict(self, inputs: np.ndarray) -> np.ndarray:
         if self.session is None:
             raise RuntimeError("OrtBackend.predict called after close()")
-        n, step = int(inputs.shape[0]), self.config.max_batch
-        if n <= step:
-            return self._run(inputs)
-        return np.concatenate([self._run(inputs[i : i + step]) for i in range(0, n, step)])
+        return in_chunks(self._run, inputs, self.config.max_batch)
 
     def describe(self) -> dict[str, Any]:
         return {

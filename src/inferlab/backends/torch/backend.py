@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from inferlab.backends.torch.config import TorchBackendConfig
-from inferlab.core.backend import Backend, Capabilities
+from inferlab.core.backend import Backend, Capabilities, in_chunks
 from inferlab.core.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -88,13 +88,8 @@ class TorchBackend(Backend):
         model = self.model
         if model is None:
             raise RuntimeError("TorchBackend.predict called after close()")
-        n = int(inputs.shape[0])
-        step = self.config.max_batch
         with torch.inference_mode():
-            if n <= step:
-                return self._run(model, inputs)
-            parts = [self._run(model, inputs[i : i + step]) for i in range(0, n, step)]
-        return np.concatenate(parts, axis=0)
+            return in_chunks(lambda x: self._run(model, x), inputs, self.config.max_batch)
 
     def warmup(self, inputs: np.ndarray) -> None:
         self.predict(inputs)
