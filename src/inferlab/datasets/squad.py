@@ -11,7 +11,6 @@ tests/unit/test_bert_model.py), which is what makes the shorter batches legitima
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from collections.abc import Sequence
@@ -169,9 +168,10 @@ def load_real(
 ) -> SquadDataset:
     from inferlab.preprocessing.squad import load_features
 
-    examples, features = load_features(json_path, vocab_path, cache_dir=cache_dir)
+    meta: dict[str, Any] = {}
+    examples, features = load_features(json_path, vocab_path, cache_dir=cache_dir, meta=meta)
     source: dict[str, Any] = {"path": str(json_path), "vocab": str(vocab_path)}
-    generated = _generator_mark(json_path)
+    generated = meta.get("generator")
     if generated is not None:  # e.g. the dev-v1.1.json a synthetic run left in its run dir
         log.warning(
             "%s was written by inferlab's synthetic generator: labelled SYNTHETIC", json_path
@@ -188,15 +188,6 @@ def load_real(
                 json_path, OFFICIAL_QUESTIONS, len(features), OFFICIAL_FEATURES, vocab_path,
             )  # fmt: skip
     return SquadDataset(examples, features, count=count, source=source)
-
-
-def _generator_mark(json_path: Path) -> Any:
-    """The ``synthetic`` marker inferlab's generator puts in its files, or None."""
-    try:
-        doc = json.loads(json_path.read_bytes())
-    except (OSError, ValueError):
-        return None  # read_examples has already vouched for the file
-    return doc.get("synthetic") if isinstance(doc, dict) else None
 
 
 def load_synthetic(*, count: int, seed: int) -> SquadDataset:

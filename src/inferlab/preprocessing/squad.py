@@ -121,7 +121,12 @@ def _read_bytes(path: Path, what: str, fix: str) -> bytes:
         raise DataError(f"cannot read {what} file {path}: {err.strerror or err}", fix) from None
 
 
-def _parse_examples(raw: bytes, path: Path) -> list[SquadExample]:
+def _parse_examples(
+    raw: bytes, path: Path, meta: dict[str, Any] | None = None
+) -> list[SquadExample]:
+    """``meta`` (optional) receives ``generator``: the ``synthetic`` marker inferlab's
+    generator writes at the top of its files (None for any other file)."""
+
     def bad(where: str, problem: str) -> DataError:
         return DataError(f"{path} is not a SQuAD v1.1 file: {where}{problem}", DATASET_FIX)
 
@@ -131,6 +136,8 @@ def _parse_examples(raw: bytes, path: Path) -> list[SquadExample]:
         raise bad("", "not UTF-8 text") from None
     except json.JSONDecodeError as err:
         raise bad("", f"not JSON ({err.msg} at line {err.lineno})") from None
+    if meta is not None:
+        meta["generator"] = doc.get("synthetic") if isinstance(doc, dict) else None
 
     def field(obj: Any, key: str, kind: type, where: str) -> Any:
         if not isinstance(obj, dict):
@@ -464,12 +471,17 @@ def features_summary(features: SquadFeatures) -> dict[str, Any]:
 
 
 def load_features(
-    dataset_json: Path, vocab_file: Path, *, cache_dir: Path | None
+    dataset_json: Path,
+    vocab_file: Path,
+    *,
+    cache_dir: Path | None,
+    meta: dict[str, Any] | None = None,
 ) -> tuple[list[SquadExample], SquadFeatures]:
-    """Examples and features of a SQuAD v1.1 file, from the on-disk cache when it holds them."""
+    """Examples and features of a SQuAD v1.1 file, from the on-disk cache when it holds them
+    (``meta``: see :func:`_parse_examples`)."""
     dataset_json, vocab_file = Path(dataset_json), Path(vocab_file)
     raw = _read_bytes(dataset_json, "SQuAD dataset", DATASET_FIX)
-    examples = _parse_examples(raw, dataset_json)
+    examples = _parse_examples(raw, dataset_json, meta)
     tokenizer = WordPieceTokenizer(vocab_file)
     if cache_dir is None:
         return examples, convert_examples_to_features(examples, tokenizer)
