@@ -106,19 +106,10 @@ class RunCfg:
 def plan_batches(ds: Any, run_cfg: RunCfg, batch: int) -> list[np.ndarray]:
     """The batches the SUT would cut for one Offline query holding every sample."""
     from inferlab.benchmarks.bert import TASK
-    from inferlab.loadgen.dispatch import Dispatcher
+    from inferlab.loadgen.dispatch import cut_batches
 
     plan = TASK.batch_plan(ds, run_cfg, batch)
-    d = Dispatcher(
-        plan.policy, lambda *a, **k: None, max_inflight_batches=1 << 30, order=plan.order
-    )
-    n = ds.total_count
-    d.issue(np.arange(n, dtype=np.uint64), np.arange(n, dtype=np.int64))
-    d.close()
-    out = []
-    while (b := d.next_batch(timeout=0)) is not None:
-        out.append(b.indices)
-    return out
+    return cut_batches(plan.policy, ds.total_count, plan.order)
 
 
 def raw_pass(

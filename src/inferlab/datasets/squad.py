@@ -70,15 +70,13 @@ class SquadDataset:
             : self.total_count
         ]
         self._inputs = np.ascontiguousarray(stacked, dtype=np.int32)  # (N, 3, 384)
-        self.loaded = 0
-        self._scoring_dir: Path | None = None
 
     # ------------------------------------------------------------------ QSL
     def load(self, indices: Sequence[int]) -> None:
-        self.loaded = len(indices)
+        """Nothing to do: every feature is resident."""
 
     def unload(self, indices: Sequence[int]) -> None:
-        self.loaded = 0
+        """Nothing to do: every feature is resident."""
 
     def set_padding(self, padding: str, pad_multiple: int = 8) -> None:
         if padding not in ("batch", "max"):

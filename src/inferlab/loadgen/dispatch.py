@@ -596,3 +596,18 @@ def _fmt(ids: Sequence[int], limit: int = 16) -> str:
     shown = ", ".join(str(i) for i in ids[:limit])
     more = f", ... (+{len(ids) - limit})" if len(ids) > limit else ""
     return f"[{shown}{more}]"
+
+
+def cut_batches(
+    policy: BatchPolicy, n: int, order: Callable[[IndexArray], npt.ArrayLike] | None = None
+) -> list[IndexArray]:
+    """The batches ``policy`` cuts from samples 0..n-1 issued as one query (after ``order``),
+    without LoadGen: what the SUT would do with an Offline query, for calibration and
+    benchmarks."""
+    d = Dispatcher(policy, lambda *a, **k: None, max_inflight_batches=n + 1, order=order)
+    d.issue(np.arange(n, dtype=np.uint64), np.arange(n, dtype=np.int64))
+    d.close()
+    out = []
+    while (b := d.next_batch(timeout=0)) is not None:
+        out.append(b.indices)
+    return out

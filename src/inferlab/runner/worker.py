@@ -138,17 +138,11 @@ def calibration_batches(plan: Any, n: int, scenario: str) -> list[np.ndarray]:
     same n samples in arrival order (no ordering), as from a full queue. SingleStream: single
     samples. The list alternates from both ends (longest, shortest, next longest, ...) so that a
     calibration stopped part way still sees a balanced mix."""
-    from inferlab.loadgen.dispatch import Dispatcher
+    from inferlab.loadgen.dispatch import cut_batches
 
     if scenario == "SingleStream":
         return [np.array([i], dtype=np.int64) for i in range(min(n, 64))]
-    order = plan.order if scenario == "Offline" else None
-    d = Dispatcher(plan.policy, lambda *a, **k: None, max_inflight_batches=n + 1, order=order)
-    d.issue(np.arange(n, dtype=np.uint64), np.arange(n, dtype=np.int64))
-    d.close()
-    cut = []
-    while (b := d.next_batch(timeout=0)) is not None:
-        cut.append(b.indices)
+    cut = cut_batches(plan.policy, n, plan.order if scenario == "Offline" else None)
     ends = [cut[k // 2] if k % 2 == 0 else cut[-1 - k // 2] for k in range(len(cut))]
     return ends
 
