@@ -11,8 +11,8 @@ official LoadGen, same command, same settings.
 Both answer every sample with one float32 (ResNet50's payload); neither computes anything, so
 what is measured is the harness. Offline: samples/s, median of --repeats runs. Server: the
 highest VALID target_qps among probes (geometric, x --step, each a full LoadGen test, one
-process per test) at ResNet50's 15 ms bound. LoadGen trace off (on with --trace), query
-coalescing off, same QSL (1,024 samples), same durations.
+process per test; the two SUTs alternate at each rate) at ResNet50's 15 ms bound. LoadGen
+trace off (on with --trace), query coalescing off, same QSL (1,024 samples), same durations.
 
     python benchmarks/harness_overhead.py
 """
@@ -119,15 +119,22 @@ def launch(argv: list[str], **kw: Any) -> dict[str, Any]:
     return json.loads(line.split(" ", 1)[1])
 
 
-def server_peak(argv: list[str], sut: str, start: float, step: float, probes: int) -> list[dict]:
-    """Probe ascending target_qps until the first INVALID (or `probes` probes)."""
-    out = []
+def server_peaks(
+    argv: list[str], suts: tuple[str, ...], start: float, step: float, probes: int
+) -> dict[str, list[dict]]:
+    """Probe ascending target_qps, both SUTs at each rate (interleaved, so that the machine's
+    drift hits both alike), each SUT until its first INVALID (or `probes` rates)."""
+    out: dict[str, list[dict]] = {s: [] for s in suts}
+    live = list(suts)
     qps = start
     for _ in range(probes):
-        r = launch(argv, sut=sut, scenario="Server", qps=round(qps, 1))
-        out.append(r)
-        print(json.dumps({k: r[k] for k in ("sut", "qps", "result", "validity", "wall_s")}))
-        if r["validity"] != "VALID":
+        for sut in list(live):
+            r = launch(argv, sut=sut, scenario="Server", qps=round(qps, 1))
+            out[sut].append(r)
+            print(json.dumps({k: r[k] for k in ("sut", "qps", "result", "validity", "wall_s")}))
+            if r["validity"] != "VALID":
+                live.remove(sut)
+        if not live:
             break
         qps *= step
     return out
@@ -180,10 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             r = launch(argv, sut=sut, scenario="Offline", qps=0)
             offline[sut].append(r)
             print(json.dumps({k: r[k] for k in ("sut", "result", "validity", "wall_s")}))
-    server = {
-        sut: server_peak(argv, sut, args.server_start, args.step, args.probes)
-        for sut in ("naive", "inferlab")
-    }
+    server = server_peaks(argv, ("naive", "inferlab"), args.server_start, args.step, args.probes)
     med = {s: statistics.median(float(r["result"] or 0) for r in rs) for s, rs in offline.items()}
     peak = {
         s: max((r["qps"] for r in rs if r["validity"] == "VALID"), default=0.0)

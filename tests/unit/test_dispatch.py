@@ -650,7 +650,7 @@ def test_single_sample_issues_wake_a_waiting_consumer_only_when_needed() -> None
     real_notify = d._cond.notify_all
 
     def counting_notify() -> None:
-        wakes.append(d._pending_count)
+        wakes.append(d._pending_count + len(d._inbox))  # issued, not yet cut
         real_notify()
 
     d._cond.notify_all = counting_notify  # type: ignore[method-assign]
@@ -662,7 +662,7 @@ def test_single_sample_issues_wake_a_waiting_consumer_only_when_needed() -> None
     f, _ = make(FixedBatch(8), max_inflight_batches=16)
     fw: list[int] = []
     f_notify = f._cond.notify_all
-    f._cond.notify_all = lambda: (fw.append(f._pending_count), f_notify())  # type: ignore[method-assign]
+    f._cond.notify_all = lambda: (fw.append(f._pending_count + len(f._inbox)), f_notify())  # type: ignore[method-assign]
     for i in range(3):
         f.issue_one(20 + i, i)
     assert fw == [1]

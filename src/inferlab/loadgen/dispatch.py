@@ -202,15 +202,29 @@ class _Chunk(NamedTuple):
 
 
 class _Flight:
-    """Bookkeeping of one cut batch until all of its samples are completed."""
+    """Bookkeeping of one cut batch until all of its samples are completed.
 
-    __slots__ = ("batch", "done", "first_token", "remaining")
+    The id -> position map is built only when a completion or first token names ids one by
+    one; completing a whole batch (the common case) touches no per-id Python state."""
 
-    def __init__(self, batch: Batch) -> None:
+    __slots__ = ("_pos", "batch", "busy", "done", "first_token", "id_list", "remaining")
+
+    def __init__(self, batch: Batch, id_list: list[int]) -> None:
+        n = len(id_list)
         self.batch = batch
-        self.done = np.zeros(len(batch), dtype=bool)
-        self.first_token = np.zeros(len(batch), dtype=bool)
-        self.remaining = len(batch)
+        self.id_list = id_list
+        self.done = np.zeros(n, dtype=bool)
+        self.busy = np.zeros(n, dtype=bool)  # inside a running complete_fn
+        self.first_token = np.zeros(n, dtype=bool)
+        self.remaining = n
+        self._pos: dict[int, int] | None = None
+
+    def position(self, qid: int) -> int | None:
+        """Position of an id that is not yet done in this batch, else None."""
+        if self._pos is None:
+            self._pos = dict(zip(self.id_list, range(len(self.id_list)), strict=True))
+        p = self._pos.get(qid)
+        return None if p is None or self.done[p] else p
 
 
 _Slot = tuple[_Flight, int]
@@ -257,14 +271,23 @@ class Dispatcher:
         self._cond = threading.Condition()
         self._pending: deque[_Chunk] = deque()
         self._head = 0  # consumed samples of _pending[0]
-        # single-sample issues (Server) are kept as Python ints and become one chunk when
-        # something needs the pending arrays (_seal): two list appends instead of two arrays
-        self._small_ids: list[int] = []
-        self._small_idx: list[int] = []
-        self._small_time = 0.0
-        self._pending_count = 0
-        self._slots: dict[int, _Slot] = {}  # in-flight id -> (flight, position)
-        self._completing: dict[int, _Slot] = {}  # ids inside a running complete_fn
+        # single-sample issues (Server) go to this inbox without the lock (list.append is
+        # atomic under the GIL); the consumer moves them into one chunk under the lock (_seal)
+        self._inbox: list[tuple[int, int]] = []
+        # issue time of the first inbox sample; racing with _seal it can be older than the
+        # truth (never newer), which only makes a latency budget cut sooner
+        self._inbox_time = 0.0
+        # wake rule of issue_one (see _must_wake): None = always, 0 = on the first pending
+        # sample only, k = also each time k more samples are pending
+        self._wake_every: int | None = (
+            policy.max_batch
+            if isinstance(policy, LatencyBudget)
+            else 0
+            if isinstance(policy, FixedBatch)
+            else None
+        )
+        self._pending_count = 0  # sealed pending samples (the inbox not included)
+        self._outstanding: set[int] = set()  # cut, not yet completed
         self._flights: dict[int, _Flight] = {}  # seq -> flight, oldest first
         self._issued = 0
         self._cut = 0
@@ -302,22 +325,35 @@ class Dispatcher:
 
     def issue_one(self, qid: int, index: int) -> None:
         """Record one issued sample (LoadGen's Server scenario issues them one by one): the
-        same as ``issue([qid], [index])`` without building arrays per call."""
+        same as ``issue([qid], [index])``, without taking the lock unless a waiting consumer
+        must be woken (see ``_must_wake``). An issue racing with close() may be dropped."""
+        if self._closed:
+            raise DispatchError("issue after close (1 sample)")
+        inbox = self._inbox
+        if not inbox:
+            self._inbox_time = self._clock()
+        inbox.append((qid, index))
+        # _must_wake(), inlined: this runs once per Server sample
+        every = self._wake_every
+        if every is not None:
+            n = self._pending_count + len(inbox)
+            if n != 1 and (not every or n % every):
+                return
         with self._cond:
-            if self._closed:
-                raise DispatchError("issue after close (1 sample)")
-            if not self._small_ids:
-                self._small_time = self._clock()
-            self._small_ids.append(int(qid))
-            self._small_idx.append(int(index))
-            self._pending_count += 1
-            self._issued += 1
-            if self._must_wake():
-                self._cond.notify_all()
+            self._cond.notify_all()
+
+    def issue_lists(self, ids: list[int], indices: list[int]) -> None:
+        """LoadGen's fast issue callback, as is: one sample -> :meth:`issue_one`, more ->
+        :meth:`issue` (saves a Python frame per Server sample)."""
+        if len(ids) == 1:
+            self.issue_one(ids[0], indices[0])
+        else:
+            self.issue(ids, indices)
 
     def flush(self) -> None:
         """LoadGen flush_queries: cut everything issued so far without waiting."""
         with self._cond:
+            self._seal()
             self._flush_upto = self._issued
             self._cond.notify_all()
 
@@ -342,6 +378,7 @@ class Dispatcher:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while True:
+                self._seal()
                 wait: float | None = None
                 if self._closed and not self._pending_count:
                     return None
@@ -378,9 +415,9 @@ class Dispatcher:
             return
         id_list: list[int] = id_arr.tolist()
         with self._cond:
-            slots = self._slots
-            entries = [slots.get(i) for i in id_list]
-            if None in entries or len(set(id_list)) != n:
+            entries = [self._locate(i) for i in id_list]
+            bad = None in entries or any(f.busy[p] for f, p in entries)  # type: ignore[misc]
+            if bad or len(set(id_list)) != n:
                 raise DispatchError(self._explain_bad(id_list, entries))
             taken = cast(list[_Slot], entries)
             if self._require_first_token:
@@ -389,40 +426,74 @@ class Dispatcher:
                 ]
                 if missing:
                     raise DispatchError(f"complete before first_token for ids {_fmt(missing)}")
-            for i, slot in zip(id_list, taken, strict=True):
-                del slots[i]
-                self._completing[i] = slot
+            groups = _group(taken)
+            for flight, pos in groups:
+                flight.busy[pos] = True
         try:
             self._complete_fn(id_arr, payloads, n_tokens=n_tokens)
         except BaseException:
             with self._cond:
-                for i, slot in zip(id_list, taken, strict=True):
-                    del self._completing[i]
-                    slots[i] = slot
+                for flight, pos in groups:
+                    flight.busy[pos] = False
                 self._cond.notify_all()
             raise
         with self._cond:
-            for i, (flight, pos) in zip(id_list, taken, strict=True):
-                del self._completing[i]
+            for flight, pos in groups:
+                flight.busy[pos] = False
                 flight.done[pos] = True
-                flight.remaining -= 1
+                flight.remaining -= len(pos)
                 if flight.remaining == 0:
                     del self._flights[flight.batch.seq]
+            self._outstanding.difference_update(id_list)
             self._completed += n
             self._last_completion = self._clock()
             self._cond.notify_all()
 
     def complete_batch(self, batch: Batch, payloads: Payloads, n_tokens: NTokens = None) -> None:
-        """Complete every sample of ``batch`` (payloads in batch order)."""
-        self.complete(batch.ids, payloads, n_tokens=n_tokens)
+        """Complete every sample of ``batch`` (payloads in batch order). A batch none of whose
+        samples was completed yet takes a fast path without per-id bookkeeping."""
+        n = len(batch)
+        _check_len("payloads", payloads, n)
+        if n_tokens is not None:
+            _check_len("n_tokens", n_tokens, n)
+        with self._cond:
+            flight = self._flights.get(batch.seq)
+            whole = (
+                flight is not None
+                and flight.batch is batch
+                and flight.remaining == n
+                and not flight.busy.any()
+                and (not self._require_first_token or bool(flight.first_token.all()))
+            )
+            if whole:
+                flight.busy[:] = True  # type: ignore[union-attr]
+        if not whole or flight is None:
+            self.complete(batch.ids, payloads, n_tokens=n_tokens)
+            return
+        try:
+            self._complete_fn(batch.ids, payloads, n_tokens=n_tokens)
+        except BaseException:
+            with self._cond:
+                flight.busy[:] = False
+                self._cond.notify_all()
+            raise
+        with self._cond:
+            flight.busy[:] = False
+            flight.done[:] = True
+            flight.remaining = 0
+            del self._flights[batch.seq]
+            self._outstanding.difference_update(flight.id_list)
+            self._completed += n
+            self._last_completion = self._clock()
+            self._cond.notify_all()
 
     def first_token(self, query_id: int, payload: Any) -> None:
         """Report an in-flight id's first token (once per id, before its completion)."""
         qid = int(query_id)
         with self._cond:
-            slot = self._slots.get(qid)
-            if slot is None:
-                reason = self._reason(qid, self._pending_ids())
+            slot = self._locate(qid)
+            if slot is None or slot[0].busy[slot[1]]:
+                reason = self._reason(qid, slot, self._pending_ids())
                 raise DispatchError(f"first_token for id {qid}: {reason}")
             flight, pos = slot
             if flight.first_token[pos]:
@@ -443,6 +514,7 @@ class Dispatcher:
                 oldest.extend(flight.batch.ids[pos].tolist())
             if len(oldest) < want:
                 oldest.extend(self._gather(want - len(oldest))[0].tolist())
+            self._seal()
             return DispatchStats(
                 issued=self._issued,
                 completed=self._completed,
@@ -459,36 +531,58 @@ class Dispatcher:
     def wait_idle(self, timeout: float | None = None) -> bool:
         """True once every issued sample is completed (False on timeout, real seconds)."""
         with self._cond:
-            return self._cond.wait_for(lambda: self._completed == self._issued, timeout)
+            return self._cond.wait_for(
+                lambda: self._completed == self._issued + len(self._inbox), timeout
+            )
 
     # ------------------------------------------------------------------ internals
     def _must_wake(self) -> bool:
         """After a single-sample issue: can a waiting consumer's decision have changed? For the
         built-in policies only when the first sample arrives (a consumer with nothing pending
-        waits without a timeout) or a full batch is reached; a latency budget's consumer is
+        waits without a timeout) or another full batch is reached; a latency budget's consumer is
         already waiting with a timeout. Waking on every sample costs a thread switch per sample,
         which is what limits a Server run. Other policies are woken on every issue."""
-        n = self._pending_count
-        if isinstance(self.policy, LatencyBudget):
-            return n == 1 or n >= self.policy.max_batch
-        if isinstance(self.policy, FixedBatch):
-            return n == 1
-        return True
+        every = self._wake_every
+        if every is None:
+            return True
+        # each time another full batch is pending (a second batch thread may be waiting); a
+        # consumer busy with a batch checks what is pending before it waits again
+        n = self._pending_count + len(self._inbox)
+        return n == 1 or bool(every and n % every == 0)
 
     def _seal(self) -> None:
-        """Turn the single-sample issues into one chunk (keeping arrival order)."""
-        if self._small_ids:
-            ids = _readonly(np.array(self._small_ids, dtype=np.uint64))
-            idx = _readonly(np.array(self._small_idx, dtype=np.int64))
-            self._pending.append(_Chunk(ids, idx, self._small_time))
-            self._small_ids = []
-            self._small_idx = []
+        """Move the single-sample issues from the inbox into one chunk (arrival order kept).
+        Under the lock; only this side pops, the issuing thread only appends."""
+        inbox = self._inbox
+        k = len(inbox)
+        if not k:
+            return
+        items = inbox[:k]
+        del inbox[:k]  # atomic under the GIL; appends made meanwhile stay
+        qids, idx = zip(*items, strict=True)
+        chunk = _Chunk(
+            _readonly(np.array(qids, dtype=np.uint64)),
+            _readonly(np.array(idx, dtype=np.int64)),
+            self._inbox_time,
+        )
+        self._pending.append(chunk)
+        self._pending_count += k
+        self._issued += k
 
     def _oldest_wait(self) -> float:
         if not self._pending_count:
             return 0.0
-        first = self._pending[0].issue_time if self._pending else self._small_time
-        return max(0.0, self._clock() - first)
+        return max(0.0, self._clock() - self._pending[0].issue_time)
+
+    def _locate(self, qid: int) -> _Slot | None:
+        """The in-flight (cut, not done) position of ``qid``, busy or not."""
+        if qid not in self._outstanding:
+            return None
+        for flight in self._flights.values():
+            pos = flight.position(qid)
+            if pos is not None:
+                return flight, pos
+        return None
 
     def _view(self) -> PendingView:
         flushed = self._closed or self._cut < self._flush_upto
@@ -530,12 +624,8 @@ class Dispatcher:
         ids, indices, pops, head = self._gather(n)
         id_list: list[int] = ids.tolist()
         fresh = set(id_list)
-        if (
-            len(fresh) != n
-            or not fresh.isdisjoint(self._slots)
-            or not fresh.isdisjoint(self._completing)
-        ):
-            dup = sorted(i for i in fresh if i in self._slots or i in self._completing)
+        if len(fresh) != n or not fresh.isdisjoint(self._outstanding):
+            dup = sorted(fresh & self._outstanding)
             raise DispatchError(
                 f"duplicate outstanding query ids in issued samples {_fmt(dup)} "
                 f"({n - len(fresh)} repeated within the batch)"
@@ -547,9 +637,8 @@ class Dispatcher:
         self._cut += n
         batch = Batch(self._seq, ids, indices, self._clock())
         self._seq += 1
-        flight = _Flight(batch)
-        self._flights[batch.seq] = flight
-        self._slots.update(zip(id_list, zip([flight] * n, range(n), strict=True), strict=True))
+        self._flights[batch.seq] = _Flight(batch, id_list)
+        self._outstanding |= fresh
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("cut batch %d: %d samples, %d pending", batch.seq, n, self._pending_count)
         return batch
@@ -557,9 +646,9 @@ class Dispatcher:
     def _pending_ids(self) -> set[int]:
         return set(self._gather(self._pending_count)[0].tolist())
 
-    def _reason(self, qid: int, pending_ids: set[int]) -> str:
-        """Why ``qid`` is not an in-flight id (error path only)."""
-        if qid in self._completing:
+    def _reason(self, qid: int, slot: _Slot | None, pending_ids: set[int]) -> str:
+        """Why ``qid`` cannot be completed now (error path only)."""
+        if slot is not None and slot[0].busy[slot[1]]:
             return "being completed by another call"
         if qid in pending_ids:
             return "not yet cut into a batch"
@@ -572,15 +661,23 @@ class Dispatcher:
         for i, slot in zip(id_list, entries, strict=True):
             if i in seen:
                 reason = "repeated within the call"
-            elif slot is not None:
+            elif slot is not None and not slot[0].busy[slot[1]]:
                 seen.add(i)
                 continue
             else:
-                reason = self._reason(i, pending_ids)
+                reason = self._reason(i, slot, pending_ids)
             seen.add(i)
             reasons.setdefault(reason, []).append(i)
         parts = [f"{reason}: {_fmt(ids)}" for reason, ids in reasons.items()]
         return f"complete of {len(id_list)} ids rejected, nothing completed; " + "; ".join(parts)
+
+
+def _group(slots: list[_Slot]) -> list[tuple[_Flight, IndexArray]]:
+    """(flight, positions) per flight, for vectorised mask updates."""
+    by_flight: dict[int, tuple[_Flight, list[int]]] = {}
+    for flight, pos in slots:
+        by_flight.setdefault(flight.batch.seq, (flight, []))[1].append(pos)
+    return [(f, np.asarray(p, dtype=np.int64)) for f, p in by_flight.values()]
 
 
 def _check_len(name: str, value: Any, n: int) -> None:
