@@ -111,3 +111,105 @@ def summary(result: dict[str, Any]) -> str:
     lines.append(f"loadgen  : mlcommons-loadgen {lg.get('version')} (round {result.get('round')})")
     lines.append(f"run dir  : {result['run_dir']}")
     return "\n".join(lines)
+
+
+_STOP_REASONS = {
+    "converged": "the VALID/INVALID bracket is within the tolerance",
+    "budget": "the probe budget is spent",
+    "cap": "reached the --peak-max rate",
+    "floor": "reached the lowest probe rate",
+    "sut_too_slow": "even the fastest query missed the latency bound at two rates",
+}
+
+
+def _qps(v: Any) -> str:
+    return f"{v:,.1f}" if isinstance(v, int | float) else "?"
+
+
+def _probe_figure(rec: dict[str, Any]) -> str:
+    """Latency percentile vs bound, or the first reason / error when there is no figure."""
+    if rec.get("status") not in ("ok", "invalid"):
+        err = rec.get("error") or {}
+        return str(err.get("message") or rec.get("status"))[:90]
+    lat, bound = rec.get("latency_ns"), rec.get("bound_ns")
+    if isinstance(lat, int | float) and isinstance(bound, int | float):
+        sign = "<=" if lat <= bound else ">"
+        pct = rec.get("percentile") or 0.99
+        text = f"p{pct * 100:g} {lat / 1e6:,.2f} ms {sign} {bound / 1e6:,.2f} ms"
+        over, n = rec.get("overlatency_queries"), rec.get("queries")
+        if isinstance(over, int) and isinstance(n, int) and over:
+            text += f" ({over} of {n} over)"
+        if rec.get("validity") == "INVALID" and lat <= bound and rec.get("invalid_reasons"):
+            text += f"; {rec['invalid_reasons'][0][:70]}"
+        return text
+    reasons = rec.get("invalid_reasons") or []
+    return reasons[0][:90] if reasons else ""
+
+
+def _run_table(rows: list[dict[str, Any]], first: str) -> list[str]:
+    lines = [
+        f"  {first:>3}  {'target QPS':>11}  {'achieved':>11}  {'result':<11}  latency / reason"
+    ]
+    for i, rec in enumerate(rows, start=1):
+        verdict = rec.get("validity") or str(rec.get("status") or "?").upper()
+        lines.append(
+            f"  {rec.get('index', i):>3}  {_qps(rec.get('target_qps')):>11}  "
+            f"{_qps(rec.get('achieved_qps')):>11}  {verdict:<11}  {_probe_figure(rec)}"
+        )
+    return lines
+
+
+def peak_verdict(doc: dict[str, Any]) -> str:
+    """The final line: the confirmed peak, or why there is none."""
+    peak = doc.get("peak") or {}
+    found = (doc.get("search") or {}).get("peak_qps")
+    if peak.get("confirmed"):
+        line = f"Server peak: {_qps(peak['qps'])} QPS VALID (confirmed in {peak['run_dir']})"
+        if peak.get("stepped_down"):
+            line += f"; the search found {_qps(found)} QPS, INVALID in its confirming run"
+        return line
+    status = doc.get("status")
+    if status == "interrupted":
+        done = [p for p in doc.get("probes") or [] if p.get("status") in ("ok", "invalid")]
+        return f"Server peak: not found: interrupted after {len(done)} complete probe(s)"
+    if status == "failed":
+        return f"Server peak: not found: {(doc.get('error') or {}).get('message', 'failed')}"
+    if found is None:
+        return "Server peak: not found: no probe was VALID (see the reasons above)"
+    rates = ", ".join(_qps(r.get("target_qps")) for r in doc.get("confirm") or [])
+    return (
+        f"Server peak: not confirmed: the search found {_qps(found)} QPS but the confirming "
+        f"run(s) at {rates} QPS were not VALID (last: {peak.get('run_dir')})"
+    )
+
+
+def peak_summary(doc: dict[str, Any]) -> str:
+    """Every probe, the search bounds, the confirming runs and the verdict of a peak.json."""
+    cfg = doc.get("config") or {}
+    tags = []
+    if cfg.get("backend") == "null":
+        tags.append("[NULL BACKEND]")
+    if cfg.get("quick"):
+        tags.append("[QUICK]")
+    lines = [f"inferlab {doc.get('benchmark')} Server find-peak  {' '.join(tags)}".rstrip()]
+    st = doc.get("settings") or {}
+    lines.append(
+        f"probes   : {st.get('probe_ms'):g} ms, >= {st.get('probe_min_query_count')} queries each; "
+        f"start {_qps(st.get('start_qps'))} QPS ({st.get('start_source')}); "
+        f"tolerance {st.get('tolerance', 0) * 100:g} %"
+    )
+    lines += _run_table(doc.get("probes") or [], "#")
+    search = doc.get("search") or {}
+    if search.get("stop_reason"):
+        why = _STOP_REASONS.get(search["stop_reason"], search["stop_reason"])
+        lo, hi = search.get("valid_qps"), search.get("invalid_qps")
+        text = f"search   : highest VALID {_qps(lo)}, lowest INVALID {_qps(hi)} QPS; stopped: {why}"
+        if lo is not None and hi is None:
+            text += " (a lower bound: nothing above it was INVALID)"
+        lines.append(text)
+    if doc.get("confirm"):
+        lines.append("confirm  : the found rate with the normal run settings")
+        lines += _run_table(doc["confirm"], "run")
+    lines.append(f"peak.json: {doc.get('group_dir')}/peak.json")
+    lines.append(peak_verdict(doc))
+    return "\n".join(lines)
