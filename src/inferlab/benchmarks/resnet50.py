@@ -116,6 +116,8 @@ class ResNetOnnxIO:
 class ResNet50Task:
     """Hooks the runner calls for resnet50."""
 
+    image_inputs = True  # NCHW images: channels-last pays off on a GPU
+
     def resolve_dataset_path(self, data_dir: Path | None, dataset_path: Path | None) -> Path | None:
         return find_dataset(
             data_dir, dataset_path, DATASET_ID, "the ImageNet validation JPEGs and val_map.txt"

@@ -82,8 +82,11 @@ def run_cmd(
         str | None, typer.Option(help="SingleStream, MultiStream, Offline or Server.")
     ] = None,
     mode: Annotated[str | None, typer.Option(help="performance or accuracy.")] = None,
-    dtype: Annotated[str | None, typer.Option(help="fp32, fp16 or bf16.")] = None,
-    device: Annotated[str | None, typer.Option(help="cpu, cuda or cuda:N.")] = None,
+    dtype: Annotated[str | None, typer.Option(help="fp32, tf32, fp16 or bf16.")] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(help="cpu, cuda, cuda:N, cuda:0,1,... or cuda:all (one replica per GPU)."),
+    ] = None,
     backend: Annotated[str | None, typer.Option(help="torch, onnxruntime or null.")] = None,
     count: Annotated[int | None, typer.Option(help="QSL size: use the first N samples.")] = None,
     data_dir: Annotated[
@@ -117,8 +120,55 @@ def run_cmd(
         int | None, typer.Option(help="Token budget per batch (count x longest).")
     ] = None,
     compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the model.")] = False,
+    torch_mode: Annotated[
+        str | None,
+        typer.Option(help="torch backend: eager, compile, max-autotune or cudagraph."),
+    ] = None,
+    fold_bn: Annotated[
+        bool | None,
+        typer.Option(
+            "--fold-bn/--no-fold-bn", help="Fold batch-norm into convs (default: on CUDA)."
+        ),
+    ] = None,
+    channels_last: Annotated[
+        bool | None,
+        typer.Option(
+            "--channels-last/--no-channels-last", help="NHWC for image models (default: on CUDA)."
+        ),
+    ] = None,
+    sample_store: Annotated[
+        str | None,
+        typer.Option(help="Where samples live: auto, device (uint8 on the GPU) or host."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print result.json.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary.")] = False,
+    find_peak: Annotated[
+        bool,
+        typer.Option(
+            "--find-peak",
+            help="Server: find the highest VALID target_qps by short probe runs, then confirm "
+            "it with one normal run (docs/find-peak.md).",
+        ),
+    ] = False,
+    peak_probe_ms: Annotated[
+        float | None, typer.Option(help="--find-peak: min_duration of each probe (ms, 3000).")
+    ] = None,
+    peak_max_probes: Annotated[
+        int | None, typer.Option(help="--find-peak: most probe runs (12).")
+    ] = None,
+    peak_tolerance: Annotated[
+        float | None,
+        typer.Option(
+            help="--find-peak: stop when lowest INVALID / highest VALID - 1 <= this (0.05)."
+        ),
+    ] = None,
+    peak_start: Annotated[
+        float | None,
+        typer.Option(help="--find-peak: first probe rate (QPS); default: calibration."),
+    ] = None,
+    peak_max: Annotated[
+        float | None, typer.Option(help="--find-peak: highest rate to probe (QPS).")
+    ] = None,
 ) -> None:
     """Run one benchmark in one scenario and mode, in a fresh run directory."""
     from inferlab.config.loader import build_config
@@ -142,6 +192,10 @@ def run_cmd(
         "audit_config": audit_config,
         "padding": padding,
         "max_batch_tokens": max_batch_tokens,
+        "torch_mode": torch_mode,
+        "fold_bn": fold_bn,
+        "channels_last": channels_last,
+        "sample_store": sample_store,
     }
     if compile_:
         flags["compile"] = True
@@ -167,6 +221,23 @@ def run_cmd(
             format="%(message)s",
             stream=sys.stderr,
         )
+        peak_flags = {
+            "probe_ms": peak_probe_ms,
+            "max_probes": peak_max_probes,
+            "tolerance": peak_tolerance,
+            "start": peak_start,
+            "max_qps": peak_max,
+        }
+        if find_peak:
+            _run_find_peak(cfg, {k: v for k, v in peak_flags.items() if v is not None}, as_json)
+            return
+        given = [k for k, v in peak_flags.items() if v is not None]
+        if given:
+            from inferlab.core.errors import ConfigError
+
+            raise ConfigError(
+                "--peak-* options apply only to a peak search", "add --find-peak or drop them"
+            )
         from inferlab.report.console import summary
         from inferlab.runner.api import run
 
@@ -185,6 +256,23 @@ def run_cmd(
     else:
         typer.echo(summary(result))
     if result["status"] == "failed":
+        raise typer.Exit(code=1)
+
+
+def _run_find_peak(cfg: Any, options: dict[str, Any], as_json: bool) -> None:
+    """``run --find-peak``: the search, the probe table (or peak.json) and the exit code."""
+    from inferlab.report.console import peak_summary
+    from inferlab.runner.peak import PeakInterrupted, PeakOptions, find_peak, peak_ok
+
+    opts = PeakOptions(**options)
+    try:
+        doc = find_peak(cfg, opts)
+    except PeakInterrupted as exc:
+        typer.echo(json.dumps(exc.doc, indent=2, default=str) if as_json else peak_summary(exc.doc))
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=exc.exit_code) from None
+    typer.echo(json.dumps(doc, indent=2, default=str) if as_json else peak_summary(doc))
+    if not peak_ok(doc):
         raise typer.Exit(code=1)
 
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Dtype = Literal["fp32", "fp16", "bf16"]
+Dtype = Literal["fp32", "tf32", "fp16", "bf16"]
+TorchMode = Literal["eager", "compile", "max-autotune", "cudagraph"]
 BackendName = Literal["torch", "onnxruntime", "null"]
 ScenarioName = Literal["SingleStream", "MultiStream", "Offline", "Server"]
 ModeName = Literal["performance", "accuracy"]
-
-_DEVICE_RE = re.compile(r"^(cpu|cuda|cuda:\d+)$")
 
 # LoadGen keys a user may set with --set loadgen.<key>=v or in user.conf (rules file §1.1).
 LOADGEN_KEYS = frozenset(
@@ -102,6 +100,26 @@ class RunConfig(BaseModel):
         default=8, ge=1, le=384, description="round the batch length up to a multiple of this"
     )
     compile: bool = Field(default=False, description="torch.compile the model")
+    torch_mode: TorchMode | None = Field(
+        default=None,
+        description="torch backend: eager, compile, max-autotune or cudagraph "
+        "(None: eager, or compile with compile=true)",
+    )
+    fold_bn: bool | None = Field(
+        default=None, description="fold batch-norm into the convolutions (None: on CUDA)"
+    )
+    channels_last: bool | None = Field(
+        default=None, description="NHWC memory format for image models (None: on CUDA)"
+    )
+    sample_store: Literal["auto", "host", "device"] = Field(
+        default="auto",
+        description="where samples live: device memory (uint8, normalised on the device), the "
+        "host, or auto (device for the torch backend on CUDA when the dataset allows it)",
+    )
+    compile_cache_dir: Path | None = Field(
+        default=None,
+        description="torch.compile's on-disk caches (None: <cache_dir>/torch-compile)",
+    )
     server_max_wait_ms: float | None = Field(
         default=None,
         ge=0,
@@ -111,8 +129,13 @@ class RunConfig(BaseModel):
     @field_validator("device")
     @classmethod
     def _device(cls, v: str) -> str:
-        if not _DEVICE_RE.match(v):
-            raise ValueError(f"unknown device {v!r}: use cpu, cuda or cuda:N")
+        from inferlab.config.devices import parse_devices
+        from inferlab.core.errors import ConfigError
+
+        try:
+            parse_devices(v)
+        except ConfigError as exc:
+            raise ValueError(f"{exc.message}: {exc.fix}") from None
         return v
 
     @field_validator("loadgen")
@@ -124,6 +147,19 @@ class RunConfig(BaseModel):
                     f"unknown LoadGen key {key!r}: use one of {', '.join(sorted(LOADGEN_KEYS))}"
                 )
         return v
+
+    @model_validator(mode="after")
+    def _one_compile_setting(self) -> RunConfig:
+        if self.compile and self.torch_mode not in (None, "compile", "max-autotune"):
+            raise ValueError(
+                f"compile=true contradicts torch_mode={self.torch_mode}: drop --compile or "
+                "choose --torch-mode compile / max-autotune"
+            )
+        return self
+
+    @property
+    def resolved_torch_mode(self) -> str:
+        return self.torch_mode or ("compile" if self.compile else "eager")
 
     @model_validator(mode="after")
     def _threads_have_batches(self) -> RunConfig:

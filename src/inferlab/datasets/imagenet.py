@@ -126,7 +126,9 @@ class ResidentCrops:
         for i in indices:
             self._resident.pop(int(i), None)
 
-    def get_batch(self, indices: np.ndarray) -> np.ndarray:
+    def raw_batch(self, indices: np.ndarray) -> np.ndarray:
+        """The resident uint8 NHWC crops of ``indices`` (before normalisation): what a
+        device-resident sample store uploads once and normalises on the device."""
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         batch = np.empty((idx.size, CROP_SIZE, CROP_SIZE, 3), dtype=np.uint8)
         for row, i in enumerate(idx.tolist()):
@@ -137,7 +139,16 @@ class ResidentCrops:
                     fix="call load() with the index first (LoadGen loads samples before issuing)",
                 )
             batch[row] = crop
-        return self.transform.normalize(batch)
+        return batch
+
+    @property
+    def raw_normalization(self) -> tuple[float, tuple[float, ...], tuple[float, ...]]:
+        """How ``raw_batch`` becomes ``get_batch``: float32 ((x / divisor) - mean) / std per
+        channel, NHWC -> NCHW."""
+        return self.transform.norm
+
+    def get_batch(self, indices: np.ndarray) -> np.ndarray:
+        return self.transform.normalize(self.raw_batch(indices))
 
 
 class ImageNetDataset(ResidentCrops):

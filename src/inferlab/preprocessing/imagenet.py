@@ -272,6 +272,9 @@ class ImageTransform:
     crop_from_image: Callable[[Image.Image, str], np.ndarray]
     normalize: Callable[[np.ndarray], np.ndarray]
     key_fn: Callable[[str], str]
+    # ``normalize`` as (divisor, mean, std): float32 ((x / divisor) - mean) / std per channel,
+    # in that order, so that a device-side implementation gives the same float32 values
+    norm: tuple[float, tuple[float, ...], tuple[float, ...]] = (1.0, (0.0,) * 3, (1.0,) * 3)
 
     def key(self, decoder: str = "pillow") -> str:
         return self.key_fn(decoder)
@@ -290,6 +293,7 @@ TRANSFORMS: dict[str, ImageTransform] = {
         pytorch_crop_from_image,
         normalize_nchw,
         transform_key,
+        (255.0, tuple(MEAN.tolist()), tuple(STD.tolist())),
     ),
     "mean_only": ImageTransform(
         "mean_only",
@@ -298,6 +302,7 @@ TRANSFORMS: dict[str, ImageTransform] = {
         mean_only_crop_from_image,
         normalize_mean_only,
         mean_only_transform_key,
+        (1.0, tuple(MEAN_ONLY_MEANS.tolist()), (1.0, 1.0, 1.0)),
     ),
 }
 

@@ -50,7 +50,13 @@ def _check_torch(cfg: RunConfig) -> None:
             "the torch backend needs PyTorch, which is not installed",
             "pip install 'inferlab[torch]' (or use --backend null)",
         )
-    TorchBackendConfig(device=cfg.device, dtype=cfg.dtype, threads=cfg.threads).check_static()
+    from inferlab.config.devices import parse_devices
+
+    devs = parse_devices(cfg.device)
+    for device in dict.fromkeys([devs.first] if devs.all_devices else devs.replicas()):
+        TorchBackendConfig(
+            device=device, dtype=cfg.dtype, threads=cfg.threads, mode=cfg.resolved_torch_mode
+        ).check_static()
 
 
 def prepare(cfg: RunConfig) -> dict[str, Any]:
@@ -68,7 +74,14 @@ def prepare(cfg: RunConfig) -> dict[str, Any]:
         _check_torch(cfg)
     if cfg.backend == "onnxruntime":
         from inferlab.backends.onnxruntime.config import OrtBackendConfig
+        from inferlab.config.devices import parse_devices
 
+        if parse_devices(cfg.device).multi:
+            raise UnsupportedError(
+                f"--device {cfg.device}: several devices are supported with the torch and null "
+                "backends only",
+                "use one --device with --backend onnxruntime",
+            )
         OrtBackendConfig(device=cfg.device, threads=cfg.threads).check_static()
         if cfg.dtype != "fp32":
             raise UnsupportedError(
@@ -233,6 +246,8 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         "backend": (out.ready or {}).get("backend"),
         "calibration": (out.ready or {}).get("calibration"),
         "batching": (out.ready or {}).get("batching"),
+        "sample_store": (out.ready or {}).get("sample_store"),
+        "replicas": replica_figures((out.done or {}).get("replicas")),
         "environment": environment.capture(),
         "loadgen": {
             "version": p["loadgen_version"],
@@ -280,6 +295,15 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     if out.interrupted:
         raise RunInterrupted(f"run interrupted; partial outputs kept in {run_dir}")
     return result
+
+
+def replica_figures(stats: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """Per-replica (per-device) figures from the worker: samples, batches, busy seconds, and
+    each one's share of the samples. Diagnostic: LoadGen's figure is the run's result."""
+    if not stats:
+        return None
+    total = sum(int(r.get("samples", 0)) for r in stats) or 1
+    return [{**r, "share": round(int(r.get("samples", 0)) / total, 4)} for r in stats]
 
 
 def _finish(result: dict[str, Any], cfg: RunConfig, p: dict[str, Any], run_dir: Path) -> None:

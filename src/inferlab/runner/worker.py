@@ -32,28 +32,50 @@ log = logging.getLogger("inferlab.worker")
 
 
 class Pipeline:
-    """gather -> predict -> postprocess, the SUT's whole per-batch path."""
+    """gather -> predict -> postprocess on one replica: the SUT's whole per-batch path."""
 
-    def __init__(self, dataset: Any, backend: Any, task: BenchmarkTask, variant: Any) -> None:
+    def __init__(self, dataset: Any, replica: Any, task: BenchmarkTask, variant: Any) -> None:
         self.dataset = dataset
-        self.backend = backend
+        self.replica = replica
+        self.backend = replica.backend
+        self.store = replica.store
         self.task = task
         self.variant = variant
-        self.needs_inputs = backend.capabilities.needs_inputs
+        self.needs_inputs = self.backend.capabilities.needs_inputs
 
     def run_batch(self, indices: np.ndarray) -> np.ndarray:
-        if self.needs_inputs:
-            inputs = self.dataset.get_batch(indices)
+        if self.replica.device_inputs:  # gathered, normalised and run on the device
+            outputs = self.store.predict(self.backend, indices)
+        elif self.needs_inputs:
+            outputs = self.backend.predict(self.store.gather(indices))
         else:
-            inputs = np.empty((len(indices), 0), dtype=np.float32)
-        outputs = self.backend.predict(inputs)
+            outputs = self.backend.predict(np.empty((len(indices), 0), dtype=np.float32))
         return self.task.postprocess(outputs, self.variant, indices, self.dataset)
+
+
+class Stores:
+    """LoadGen's load/unload callbacks over every replica's sample store (a shared host store
+    is loaded once)."""
+
+    def __init__(self, pipelines: list[Pipeline]) -> None:
+        self.needs_inputs = pipelines[0].needs_inputs
+        self._stores = list({id(p.store): p.store for p in pipelines}.values())
 
     def load(self, indices: Any) -> None:
         if self.needs_inputs:
-            self.dataset.load(indices)
+            for store in self._stores:
+                store.load(indices)
 
-    def guarded(self, fn: Any, report: Any) -> Any:
+    def unload(self, indices: Any) -> None:
+        if self.needs_inputs:
+            for store in self._stores:
+                store.unload(indices)
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [store.describe() for store in self._stores]
+
+    @staticmethod
+    def guarded(fn: Any, report: Any) -> Any:
         """Wrap a LoadGen callback: an exception there must end the worker, not vanish."""
 
         def call(*args: Any) -> Any:
@@ -64,10 +86,6 @@ class Pipeline:
                 raise
 
         return call
-
-    def unload(self, indices: Any) -> None:
-        if self.needs_inputs:
-            self.dataset.unload(indices)
 
 
 def _heartbeat(chan: Channel, dispatcher: Any, stop: threading.Event, lock: threading.Lock) -> None:
@@ -150,7 +168,7 @@ def calibration_batches(plan: Any, n: int, scenario: str) -> list[np.ndarray]:
 def work(job: dict[str, Any], chan: Channel) -> None:
     from inferlab.loadgen.adapter import BatchLoop, TestSpec, complete_to_loadgen, run_test
     from inferlab.loadgen.dispatch import Dispatcher
-    from inferlab.runner.backends import build_backend, build_dataset
+    from inferlab.runner.backends import build_dataset, build_replicas
     from inferlab.runner.calibration import measure
 
     t_start = time.perf_counter()
@@ -164,8 +182,12 @@ def work(job: dict[str, Any], chan: Channel) -> None:
     batch_size = int(job["batch_size"])
 
     dataset = build_dataset(cfg, task, variant, dataset_path, cache_dir=cache_dir)
-    backend, facts = build_backend(cfg, spec, variant, task, model_path, batch_size)
-    pipeline = Pipeline(dataset, backend, task, variant)
+    replicas, facts = build_replicas(
+        cfg, spec, variant, task, model_path, batch_size, dataset, cache_dir=cache_dir
+    )
+    pipelines = [Pipeline(dataset, r, task, variant) for r in replicas]
+    stores = Stores(pipelines)
+    backend = replicas[0].backend
     plan = server_plan(task.batch_plan(dataset, cfg, batch_size), cfg, spec.server_latency_ms)
     t_built = time.perf_counter()
 
@@ -175,23 +197,32 @@ def work(job: dict[str, Any], chan: Channel) -> None:
         if plan.variable_cost:
             n = min(dataset.total_count, 8 * batch_size)
         idx = list(range(n))
-        pipeline.load(idx)
+        stores.load(idx)
         calibration = measure(
-            pipeline.run_batch,
+            pipelines[0].run_batch,
             scenario=cfg.scenario,
             available=n,
             batch_size=batch_size,
             batches=calibration_batches(plan, n, cfg.scenario) if plan.variable_cost else None,
         )
-        pipeline.unload(idx)
+        if len(pipelines) > 1 and calibration.get("throughput_sps"):
+            # measured on one replica: the others are assumed as fast (stated in result.json)
+            calibration["throughput_one_replica_sps"] = calibration["throughput_sps"]
+            calibration["throughput_sps"] *= len(pipelines)
+            calibration["scaled_to_replicas"] = len(pipelines)
+        stores.unload(idx)
+    describe = backend.describe()
+    if len(replicas) > 1:
+        describe["replicas"] = [r.label for r in replicas]
     chan.send(
         {
             "event": "ready",
             "calibration": calibration,
-            "backend": backend.describe(),
+            "backend": describe,
             "capabilities": backend.capabilities.__dict__,
             "model": facts.__dict__,
             "batching": plan.facts,
+            "sample_store": stores.describe()[0],
             "timings": {
                 "build_s": round(t_built - t_start, 3),
                 "calibration_s": round(time.perf_counter() - t_built, 3),
@@ -211,7 +242,7 @@ def work(job: dict[str, Any], chan: Channel) -> None:
     )
     loop = BatchLoop(
         dispatcher,
-        pipeline.run_batch,
+        [p.run_batch for p in pipelines],
         threads=cfg.loop_threads,
         on_error=lambda e: _fatal(chan, send_lock, e),
     )
@@ -237,14 +268,18 @@ def work(job: dict[str, Any], chan: Channel) -> None:
     t_lg = time.perf_counter()
     run_test(
         test,
-        load=pipeline.guarded(pipeline.load, report),
-        unload=pipeline.guarded(pipeline.unload, report),
+        load=stores.guarded(stores.load, report),
+        unload=stores.guarded(stores.unload, report),
         dispatcher=dispatcher,
     )
     t_done = time.perf_counter()
     stop.set()
     loop.stop()
-    backend.close()
+    per_replica = [
+        {"device": r.label, **st} for r, st in zip(replicas, loop.stats(), strict=True)
+    ]
+    for r in replicas:
+        r.backend.close()
     with send_lock:
         chan.send(
             {
@@ -255,6 +290,7 @@ def work(job: dict[str, Any], chan: Channel) -> None:
                     if k != "oldest_outstanding_ids"
                 },
                 "timings": {"loadgen_s": round(t_done - t_lg, 3)},
+                "replicas": per_replica,
             }
         )
 
