@@ -1,0 +1,1 @@
+"""Data preparation: resumable verified downloads, safe archive extraction, the data manifest."""

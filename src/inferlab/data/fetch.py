@@ -1,0 +1,533 @@
+"""Resumable, verified downloads: http, https, file:// and local paths (R2 listings: ``r2.py``).
+
+:func:`download` writes ``<dest>.part`` and moves it to ``dest`` (``os.replace``, file and
+directory fsynced) only after the size and the given checksum(s) match, so ``dest`` is either
+absent or complete and verified. A ``dest`` that already verifies is returned without a request
+(one with no size or checksum to check is trusted); one that fails is moved aside like a bad
+download (below) and fetched again.
+
+* **Resume.** An existing ``.part`` is continued with ``Range: bytes=N-``: a 206 answer is
+  appended (its ``Content-Range`` must start at N); a 200 answer (the server ignores ranges)
+  restarts from zero; a 416 answer means the ``.part`` already holds everything, which the
+  checksum then confirms, or else the download restarts. Hashing is incremental and covers the
+  resumed prefix too.
+* **Failures.** A transfer cut short (connection dropped, fewer bytes than ``Content-Length``,
+  5xx, timeout) keeps the ``.part`` and is retried with exponential backoff; ``retries`` counts
+  consecutive attempts that add no bytes, so a slow flaky link still finishes. When they run out,
+  :class:`DataError` says that rerunning resumes. A wrong checksum moves the file aside to
+  ``<dest>.bad-<sha256 prefix>`` (kept for inspection, never used) and raises. A full disk (checked
+  before starting when the size is known, and ``ENOSPC`` while writing) raises with the free and
+  needed bytes and keeps the ``.part``. Ctrl-C keeps the ``.part`` and propagates; the next call
+  resumes. A second process downloading the same ``dest`` at once gets a :class:`DataError`.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import http.client
+import logging
+import os
+import re
+import shutil
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from inferlab.core.errors import ConfigError, DataError, UnsupportedError
+from inferlab.data.progress import ProgressSink, progress_sink
+
+log = logging.getLogger(__name__)
+
+_TRANSIENT_HTTP = {408, 425, 429, 500, 502, 503, 504}
+_MAX_BACKOFF_S = 30.0
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    path: Path
+    bytes: int
+    sha256: str | None  # always set after a transfer; None for a skip that had no sha256 to check
+    md5: str | None  # set when an md5 was expected
+    resumed: bool  # the final transfer appended to bytes kept from an earlier attempt or call
+    skipped: bool  # dest already verified; no request was made
+    seconds: float
+    url: str
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    return _hash_file(path, ("sha256",), chunk)["sha256"]
+
+
+def md5_file(path: Path, chunk: int = 1 << 20) -> str:
+    return _hash_file(path, ("md5",), chunk)["md5"]
+
+
+def _hash_file(path: Path, algos: tuple[str, ...], chunk: int) -> dict[str, str]:
+    h = _Hashers(algos)
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigests()
+
+
+class _Hashers:
+    """Several hashlib objects fed together; ``n`` counts the bytes fed."""
+
+    def __init__(self, algos: tuple[str, ...]) -> None:
+        self.algos = algos
+        self.reset()
+
+    def reset(self) -> None:
+        self._h = {a: hashlib.new(a) for a in self.algos}
+        self.n = 0
+
+    def update(self, data: bytes | memoryview) -> None:
+        for h in self._h.values():
+            h.update(data)
+        self.n += len(data)
+
+    def hexdigests(self) -> dict[str, str]:
+        return {a: h.hexdigest() for a, h in self._h.items()}
+
+
+def _normalize_hex(value: str | None, length: int, name: str) -> str | None:
+    if value is None:
+        return None
+    v = value.strip().lower()
+    if not re.fullmatch(f"[0-9a-f]{{{length}}}", v):
+        raise ConfigError(
+            f"{name} {value!r} is not {length} hex digits", fix=f"pass a valid {name}"
+        )
+    return v
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    """Write every byte (the raw file may accept fewer per call). Tests replace this."""
+    while data:
+        n = os.write(fd, data)
+        data = data[n:]
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _mib(n: int | None) -> str:
+    return "unknown" if n is None else f"{n} bytes ({n / 2**20:.1f} MiB)"
+
+
+class _Transient(Exception):
+    """A failure worth retrying; the .part is kept."""
+
+
+class _Body(Protocol):
+    def read(self, n: int, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class _Stream:
+    body: _Body
+    start: int  # offset of the first byte the stream yields
+    total: int | None  # size of the whole resource, when known
+
+
+class _RangeNotSatisfiable(Exception):
+    def __init__(self, total: int | None) -> None:
+        super().__init__(total)
+        self.total = total
+
+
+def _local_path(url: str) -> Path | None:
+    """The local path of a file:// URL or a plain path; None for http(s); error otherwise."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme in ("http", "https"):
+        return None
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise UnsupportedError(f"file URL with a host: {url}", fix="use file:///absolute/path")
+        return Path(urllib.request.url2pathname(parts.path))
+    if parts.scheme == "" or len(parts.scheme) == 1:  # a path (or a Windows drive letter)
+        return Path(url)
+    raise UnsupportedError(
+        f"cannot download {url!r}: scheme {parts.scheme!r}",
+        fix="use an http(s):// or file:// URL, or a local path",
+    )
+
+
+class _Part:
+    """The ``.part`` file, opened for appending and locked for one download call."""
+
+    def __init__(self, path: Path, algos: tuple[str, ...], chunk: int) -> None:
+        self.path = path
+        self.hashers = _Hashers(algos)
+        self.chunk = chunk
+        self.fd = -1
+
+    @contextmanager
+    def open(self) -> Iterator[_Part]:
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise DataError(
+                    f"{self.path} is being written by another process",
+                    fix="wait for the other download to finish, or stop it and rerun",
+                ) from None
+            yield self
+        finally:
+            os.close(self.fd)
+            self.fd = -1
+
+    def size(self) -> int:
+        return os.fstat(self.fd).st_size
+
+    def restart(self) -> None:
+        os.ftruncate(self.fd, 0)
+        self.hashers.reset()
+
+    def sync_hashes(self) -> None:
+        """Make the hashers cover exactly the bytes on disk (re-reading the prefix if needed)."""
+        size = self.size()
+        if self.hashers.n == size:
+            return
+        self.hashers.reset()
+        with open(self.path, "rb") as fh:
+            while self.hashers.n < size and (
+                block := fh.read(min(self.chunk, size - self.hashers.n))
+            ):
+                self.hashers.update(block)
+
+    def append(self, data: bytes) -> None:
+        _write_all(self.fd, memoryview(data))
+        self.hashers.update(data)
+
+
+def _check_space(directory: Path, needed: int, total: int | None, what: str) -> None:
+    free = shutil.disk_usage(directory).free
+    if needed > free:
+        raise DataError(
+            f"not enough disk space for {what}: {_mib(free)} free in {directory}, "
+            f"{_mib(needed)} more needed (total size {_mib(total)})",
+            fix="free some space or choose another data directory, then rerun (a partial file "
+            "is kept and resumed)",
+        )
+
+
+def _open_http(url: str, offset: int, headers: Mapping[str, str], timeout: float) -> _Stream:
+    req_headers = {"Accept-Encoding": "identity", "User-Agent": "inferlab", **headers}
+    if offset:
+        req_headers["Range"] = f"bytes={offset}-"
+    req = urllib.request.Request(url, headers=req_headers)
+    try:
+        resp: http.client.HTTPResponse = urllib.request.urlopen(req, timeout=timeout)
+    except urllib.error.HTTPError as e:
+        e.close()
+        if e.code == 416 and offset:
+            m = re.fullmatch(r"bytes \*/(\d+)", (e.headers.get("Content-Range") or "").strip())
+            raise _RangeNotSatisfiable(int(m.group(1)) if m else None) from None
+        if e.code in _TRANSIENT_HTTP:
+            raise _Transient(f"HTTP {e.code} {e.reason}") from None
+        fix = "check the URL (the file may have moved)"
+        if e.code in (401, 403):
+            fix = "the source needs authentication or has moved; check access to the URL"
+        raise DataError(f"HTTP {e.code} {e.reason} for {url}", fix=fix) from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+        raise _Transient(f"cannot reach {url}: {getattr(e, 'reason', e)}") from None
+    length = resp.headers.get("Content-Length")
+    if resp.status == 206:
+        content_range = (resp.headers.get("Content-Range") or "").strip()
+        m = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", content_range)
+        if m is None or int(m.group(1)) != offset:
+            resp.close()
+            raise _BadRange(content_range)
+        return _Stream(resp, offset, None if m.group(3) == "*" else int(m.group(3)))
+    if resp.status == 200:
+        return _Stream(resp, 0, int(length) if length and length.isdigit() else None)
+    resp.close()
+    raise DataError(f"unexpected HTTP {resp.status} for {url}", fix="check the URL")
+
+
+class _BadRange(Exception):
+    """A 206 whose Content-Range does not start where asked: restart from zero."""
+
+
+def _open_local(path: Path, offset: int) -> _Stream:
+    try:
+        fh = open(path, "rb")
+    except FileNotFoundError:
+        raise DataError(f"{path} does not exist", fix="check the path") from None
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e}", fix="check the path and its permissions") from e
+    total = os.fstat(fh.fileno()).st_size
+    start = offset if offset <= total else 0
+    fh.seek(start)
+    return _Stream(fh, start, total)
+
+
+class _Downloader:
+    def __init__(
+        self,
+        url: str,
+        dest: Path,
+        *,
+        expect_sha256: str | None,
+        expect_md5: str | None,
+        size: int | None,
+        sink: ProgressSink,
+        timeout: float,
+        chunk: int,
+        headers: Mapping[str, str],
+    ) -> None:
+        self.url, self.dest = url, dest
+        self.local = _local_path(url)
+        self.sha256, self.md5, self.size = expect_sha256, expect_md5, size
+        self.sink, self.timeout, self.chunk, self.headers = sink, timeout, chunk, headers
+        self.resumed = False
+
+    def attempt(self, part: _Part) -> None:
+        """One transfer into ``part``; returns when the source is exhausted (or the .part is
+        already complete). Raises _Transient for retryable failures."""
+        offset = part.size()
+        if self.size is not None and offset > self.size:
+            log.info("%s is larger than expected; restarting from zero", part.path)
+            part.restart()
+            offset = 0
+        if self.size is not None and offset == self.size and offset:
+            self.resumed = True
+            return  # complete; the checksum decides
+        try:
+            if self.local is None:
+                stream = _open_http(self.url, offset, self.headers, self.timeout)
+            else:
+                stream = _open_local(self.local, offset)
+        except _RangeNotSatisfiable as e:
+            if e.total == offset or (e.total is None and self.size in (None, offset)):
+                log.info("server says %s is already complete (HTTP 416)", part.path)
+                self.resumed = True
+                return
+            log.info("HTTP 416 for a %d-byte partial file; restarting from zero", offset)
+            part.restart()
+            raise _Transient("range not satisfiable; restarted") from None
+        except _BadRange as e:
+            log.warning("server answered Range %d- with Content-Range %s; restarting", offset, e)
+            part.restart()
+            raise _Transient("mismatched Content-Range; restarted") from None
+        try:
+            if stream.start != offset:
+                log.info("server ignored the Range request; restarting %s from zero", part.path)
+                part.restart()
+            self.resumed = stream.start > 0
+            if self.size is not None and stream.total is not None and stream.total != self.size:
+                raise DataError(
+                    f"{self.url} is {stream.total} bytes, expected {self.size}",
+                    fix="the source changed or the expected size is wrong; check the source",
+                )
+            total = stream.total if stream.total is not None else self.size
+            if total is not None:
+                _check_space(self.dest.parent, total - stream.start, total, self.dest.name)
+            part.sync_hashes()
+            self._copy(stream.body, part, total)
+        finally:
+            stream.body.close()
+        have = part.size()
+        if total is not None and have < total:
+            raise _Transient(f"transfer cut short: {have} of {total} bytes")
+
+    def _copy(self, body: _Body, part: _Part, total: int | None) -> None:
+        done = part.size()
+        self.sink.start(self.dest.name, total, done)
+        while True:
+            try:
+                block = body.read(self.chunk)
+            except (OSError, http.client.HTTPException) as e:
+                if self.local is not None:
+                    raise DataError(f"cannot read {self.local}: {e}", fix="check the file") from e
+                raise _Transient(f"connection lost after {done} bytes: {e}") from None
+            if not block:
+                return
+            try:
+                part.append(block)
+            except OSError as e:
+                if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                    free = shutil.disk_usage(self.dest.parent).free
+                    need = None if total is None else total - part.size()
+                    raise DataError(
+                        f"disk full while writing {part.path}: {_mib(free)} free, "
+                        f"{_mib(need)} more needed (total size {_mib(total)})",
+                        fix="free some space or choose another data directory, then rerun: "
+                        "the partial file is kept and resumed",
+                    ) from e
+                raise
+            done += len(block)
+            self.sink.update(done)
+
+
+def download(
+    url: str | os.PathLike[str],
+    dest: Path,
+    *,
+    sha256: str | None = None,
+    md5: str | None = None,
+    size: int | None = None,
+    progress: bool | ProgressSink = True,
+    timeout: float = 60,
+    retries: int = 3,
+    chunk: int = 1 << 20,
+    headers: Mapping[str, str] | None = None,
+    backoff: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> DownloadResult:
+    """Download ``url`` to ``dest``, verified (size and checksums given) and atomically placed.
+
+    See the module docstring for resume, retry and failure behaviour. ``headers`` are sent with
+    every request (an access token, say); ``sleep`` and ``backoff`` shape the retry waits."""
+    t0 = time.monotonic()
+    url = os.fspath(url)
+    dest = Path(dest)
+    expect_sha = _normalize_hex(sha256, 64, "sha256")
+    expect_md5 = _normalize_hex(md5, 32, "md5")
+    algos = ("sha256", "md5") if expect_md5 else ("sha256",)
+    dl = _Downloader(
+        url,
+        dest,
+        expect_sha256=expect_sha,
+        expect_md5=expect_md5,
+        size=size,
+        sink=progress_sink(progress),
+        timeout=timeout,
+        chunk=chunk,
+        headers=dict(headers or {}),
+    )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists():
+        skipped = _verify_existing(dl, dest, chunk, t0)
+        if skipped is not None:
+            return skipped
+    if size is not None:
+        part_path = dest.with_name(dest.name + ".part")
+        have = part_path.stat().st_size if part_path.exists() else 0
+        _check_space(dest.parent, max(size - have, 0), size, dest.name)
+
+    part = _Part(dest.with_name(dest.name + ".part"), algos, chunk)
+    with part.open():
+        try:
+            _transfer(dl, part, retries, backoff, sleep)
+        except BaseException:
+            if part.size() == 0:  # nothing worth keeping for a resume
+                part.path.unlink(missing_ok=True)
+            raise
+        finally:
+            dl.sink.finish()
+        part.sync_hashes()
+        os.fsync(part.fd)
+        digests = part.hashers.hexdigests()
+        nbytes = part.size()
+        problem = _mismatch(dl, nbytes, digests)
+        if problem:
+            bad = dest.with_name(f"{dest.name}.bad-{digests['sha256'][:12]}")
+            os.replace(part.path, bad)
+            raise DataError(
+                f"{dest.name} from {url}: {problem}; the file was moved aside to {bad}",
+                fix="delete it and rerun; if it happens again, check that the source URL and the "
+                "expected checksum refer to the same version",
+            )
+        os.replace(part.path, dest)
+    _fsync_dir(dest.parent)
+    log.info("downloaded %s (%d bytes)", dest, nbytes)
+    return DownloadResult(
+        path=dest,
+        bytes=nbytes,
+        sha256=digests["sha256"],
+        md5=digests.get("md5"),
+        resumed=dl.resumed,
+        skipped=False,
+        seconds=time.monotonic() - t0,
+        url=url,
+    )
+
+
+def _transfer(
+    dl: _Downloader, part: _Part, retries: int, backoff: float, sleep: Callable[[float], None]
+) -> None:
+    """Attempts until one completes; ``retries`` consecutive attempts without progress at most."""
+    failures = 0
+    while True:
+        before = part.size()
+        try:
+            dl.attempt(part)
+            return
+        except _Transient as e:
+            failures = 0 if part.size() > before else failures + 1
+            if failures > retries:
+                raise DataError(
+                    f"download of {dl.url} failed after {retries} retries without progress "
+                    f"({e}); {part.size()} bytes kept in {part.path}",
+                    fix="rerun the same command: it resumes from the partial file",
+                ) from None
+            delay = min(backoff * 2 ** max(failures - 1, 0), _MAX_BACKOFF_S)
+            log.warning("%s: %s; retrying in %.1f s", dl.dest.name, e, delay)
+            sleep(delay)
+
+
+def _mismatch(dl: _Downloader, nbytes: int, digests: Mapping[str, str]) -> str | None:
+    if dl.size is not None and nbytes != dl.size:
+        return f"size {nbytes} bytes, expected {dl.size}"
+    if dl.sha256 is not None and digests.get("sha256") != dl.sha256:
+        return f"sha256 mismatch: expected {dl.sha256}, got {digests.get('sha256')}"
+    if dl.md5 is not None and digests.get("md5") != dl.md5:
+        return f"md5 mismatch: expected {dl.md5}, got {digests.get('md5')}"
+    return None
+
+
+def _verify_existing(dl: _Downloader, dest: Path, chunk: int, t0: float) -> DownloadResult | None:
+    """A verified ``dest`` -> a skipped result. A ``dest`` that fails is moved aside (or, if it
+    is the source itself, reported) and None is returned so it is downloaded again."""
+    nbytes = dest.stat().st_size
+    algos = tuple(a for a, v in (("sha256", dl.sha256), ("md5", dl.md5)) if v)
+    if dl.size is not None and nbytes != dl.size:
+        digests = _hash_file(dest, ("sha256",), chunk)
+        problem: str | None = f"size {nbytes} bytes, expected {dl.size}"
+    else:
+        digests = _hash_file(dest, algos, chunk) if algos else {}
+        problem = _mismatch(dl, nbytes, digests)
+    if problem is None:
+        log.info("%s already present and verified; skipping", dest)
+        return DownloadResult(
+            path=dest,
+            bytes=nbytes,
+            sha256=digests.get("sha256"),
+            md5=digests.get("md5"),
+            resumed=False,
+            skipped=True,
+            seconds=time.monotonic() - t0,
+            url=dl.url,
+        )
+    if dl.local is not None and dl.local.resolve() == dest.resolve():
+        raise DataError(f"{dest}: {problem}", fix="replace the file with a correct copy")
+    sha = digests.get("sha256") or sha256_file(dest, chunk)
+    bad = dest.with_name(f"{dest.name}.bad-{sha[:12]}")
+    log.warning(
+        "%s exists but does not verify (%s); moved to %s, downloading again", dest, problem, bad
+    )
+    os.replace(dest, bad)
+    return None
