@@ -11,12 +11,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from tests.integration.imagenet_fixture import make_imagenet_dir  # noqa: E402
+
 from inferlab.backends.torch.store import DeviceStore  # noqa: E402
 from inferlab.core.errors import DataError, UnsupportedError  # noqa: E402
 from inferlab.core.sample_store import HostStore, supports_device_store  # noqa: E402
 from inferlab.datasets.imagenet import ImageNetDataset  # noqa: E402
 from inferlab.datasets.synthetic import SyntheticImageNet  # noqa: E402
-from tests.integration.imagenet_fixture import make_imagenet_dir  # noqa: E402
 
 
 @pytest.fixture(scope="module")
