@@ -276,6 +276,128 @@ def _run_find_peak(cfg: Any, options: dict[str, Any], as_json: bool) -> None:
         raise typer.Exit(code=1)
 
 
+def _data_root(data_dir: Path | None) -> Path | None:
+    import os
+
+    from inferlab.config.loader import ENV_DATA_DIR
+
+    if data_dir is not None:
+        return data_dir
+    env = os.environ.get(ENV_DATA_DIR)
+    return Path(env) if env else None
+
+
+@app.command("prepare")
+def prepare_cmd(
+    benchmark: Annotated[str, typer.Argument(help="Benchmark id, e.g. resnet50, llama2-70b-99.")],
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Data root (env INFERLAB_DATA_DIR); default ./data.")
+    ] = None,
+    model_only: Annotated[bool, typer.Option("--model-only", help="Models only.")] = False,
+    data_only: Annotated[bool, typer.Option("--data-only", help="Data only.")] = False,
+    variant: Annotated[str | None, typer.Option(help="One model variant (e.g. onnx).")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be fetched and its size.")
+    ] = False,
+    from_: Annotated[
+        Path | None,
+        typer.Option("--from", help="Import a copy you have (ImageNet val folder or tar)."),
+    ] = None,
+    devkit: Annotated[
+        Path | None, typer.Option(help="ILSVRC2012_devkit_t12.tar.gz: labels for --from.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Fetch, import and verify a benchmark's data and models (a second run is a no-op).
+
+    Exit codes: 0 prepared, 1 something failed, 2 bad input, 3 manual steps remain."""
+    from inferlab.data.sources import dry_run_lines
+
+    try:
+        if dry_run:
+            for line in dry_run_lines(benchmark, model_only, data_only, variant):
+                typer.echo(line)
+            return
+        from inferlab.data.prepare import prepare
+
+        root = _data_root(data_dir) or Path("data")
+        logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
+        res = prepare(
+            benchmark,
+            root,
+            model_only=model_only,
+            data_only=data_only,
+            variant=variant,
+            from_path=from_,
+            devkit=devkit,
+            progress=not quiet and sys.stderr.isatty(),
+            echo=lambda m: typer.echo(m, err=True),
+        )
+    except InferlabError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        typer.echo(json.dumps(res.as_dict(), indent=2, default=str))
+    else:
+        for item in res.items:
+            typer.echo(f"{item.id}: {item.action}" + (f" - {item.detail}" if item.detail else ""))
+            for k, step in enumerate(item.steps, start=1):
+                typer.echo(f"    {k}. {step}")
+            if item.fix:
+                typer.echo(f"    fix: {item.fix}")
+        if res.noop:
+            typer.echo(
+                f"nothing to do: everything for {res.benchmark} is already prepared "
+                f"under {res.root}"
+            )
+    raise typer.Exit(code=res.exit_code())
+
+
+@app.command("check")
+def check_cmd(
+    benchmark: Annotated[str | None, typer.Argument(help="Benchmark to check data for.")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Data root (env INFERLAB_DATA_DIR).")
+    ] = None,
+    backend: Annotated[str, typer.Option(help="torch, onnxruntime or null.")] = "torch",
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N, cuda:0,1 ...")] = "cpu",
+    verify_full: Annotated[
+        bool, typer.Option("--verify-full", help="Re-hash data and models (slow).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
+) -> None:
+    """Preflight in seconds: Python, LoadGen, torch/CUDA/driver/GPU memory, disk space, the
+    benchmark's data and models against what `prepare` verified. Exit 1 on any failure."""
+    from inferlab.runner.preflight import FAIL, preflight
+
+    try:
+        if benchmark is not None:
+            from inferlab.data.sources import canonical_benchmark
+
+            benchmark = canonical_benchmark(benchmark)
+        rep = preflight(
+            benchmark,
+            data_dir=_data_root(data_dir),
+            backend=backend,
+            device=device,
+            verify_full=verify_full,
+        )
+    except InferlabError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        typer.echo(json.dumps(rep.as_dict(), indent=2))
+    else:
+        for c in rep.checks:
+            typer.echo(f"[{c.status:4}] {c.name}: {c.detail}")
+            if c.fix and c.status == FAIL:
+                typer.echo(f"       fix: {c.fix}")
+        typer.echo("preflight: OK" if rep.ok else "preflight: FAILED")
+    if not rep.ok:
+        raise typer.Exit(code=1)
+
+
 def main() -> None:
     try:
         app()

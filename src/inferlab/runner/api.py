@@ -113,6 +113,9 @@ def prepare(cfg: RunConfig) -> dict[str, Any]:
             f"pass --model-path to {variant.checkpoint_name}, or put it under "
             f"<data-dir>/models/ (see docs)",
         )
+    from inferlab.runner.preflight import run_checks
+
+    verified = run_checks(cfg.data_dir, [dataset_path, model_path])
     dataset = build_dataset(
         cfg, task, variant, dataset_path, cache_dir=default_cache_dir(cfg) / "preprocessed"
     )
@@ -130,6 +133,7 @@ def prepare(cfg: RunConfig) -> dict[str, Any]:
         "dataset": dataset,
         "dataset_path": dataset_path,
         "model_path": model_path,
+        "verified": verified,
         "user_values": user_values,
         "loadgen_version": lg_version,
         "round": cfg.round or round_for_version(lg_version),
@@ -248,6 +252,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         "batching": (out.ready or {}).get("batching"),
         "sample_store": (out.ready or {}).get("sample_store"),
         "replicas": replica_figures((out.done or {}).get("replicas")),
+        "data_checks": p["verified"],
         "environment": environment.capture(),
         "loadgen": {
             "version": p["loadgen_version"],

@@ -1,0 +1,274 @@
+"""``inferlab prepare BENCHMARK``: fetch, import and verify what a benchmark needs.
+
+For each source of the benchmark (``inferlab.data.sources``, filtered by --model-only /
+--data-only / --variant):
+
+* already in the manifest and unchanged (size, mtime, file count) -> nothing to do, said so;
+* ``download``: resumable, checksum-verified download (``data.fetch``), archives extracted
+  safely (``data.extract``) into ``<root>/<dest>``;
+* ``r2-manifest``: every file of the MLCommons R2 listing, md5-verified;
+* ``manual`` / ``generated``: the precise steps are printed; a file the user already put in
+  place is verified (checksum when published, else size) and recorded; ImageNet's validation
+  set is imported from ``--from PATH`` (``data.imagenet``);
+
+and records what it verified in ``<root>/.inferlab/manifest.json``. Nothing is marked verified
+that was not checked; a published checksum that does not match stops with the file kept aside.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from inferlab.core.errors import DataError, InferlabError
+from inferlab.data.manifest import Manifest, describe
+from inferlab.data.sources import BenchmarkSources, Source, human_bytes
+
+log = logging.getLogger(__name__)
+
+DONE, FETCHED, IMPORTED, MANUAL, SKIPPED, FAILED = (
+    "already prepared",
+    "fetched",
+    "imported",
+    "manual steps needed",
+    "skipped",
+    "failed",
+)
+_HASH_LIMIT = 64 << 30  # folders larger than this are recorded by size + count, not hashed
+_EXTRACT_LIMIT = 4 << 40
+
+
+@dataclass
+class Item:
+    id: str
+    action: str
+    detail: str = ""
+    steps: tuple[str, ...] = ()
+    fix: str = ""
+
+
+@dataclass
+class PrepareResult:
+    benchmark: str
+    root: Path
+    items: list[Item] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Item]:
+        return [i for i in self.items if i.action == FAILED]
+
+    @property
+    def manual(self) -> list[Item]:
+        return [i for i in self.items if i.action == MANUAL]
+
+    @property
+    def noop(self) -> bool:
+        return all(i.action in (DONE, SKIPPED) for i in self.items)
+
+    def exit_code(self) -> int:
+        """0: all prepared; 1: something failed; 3: manual steps remain."""
+        return 1 if self.failed else 3 if self.manual else 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "benchmark": self.benchmark,
+            "root": str(self.root),
+            "items": [i.__dict__ for i in self.items],
+            "exit_code": self.exit_code(),
+        }
+
+
+def _dest(source: Source) -> str:
+    return source.path.rstrip("/")
+
+
+def _checksums(source: Source) -> dict[str, Any]:
+    return {"sha256": source.sha256, "md5": source.md5, "size": source.size_bytes}
+
+
+def _record(manifest: Manifest, root: Path, source: Source, origin: str, verification: str) -> None:
+    rel = _dest(source)
+    big = (source.installed_bytes or source.size_bytes or 0) > _HASH_LIMIT
+    entry = describe(
+        root, rel, id=source.id, source=origin, verification=verification, hash=not big
+    )
+    manifest.record(entry)
+    manifest.save()
+
+
+def _verify_in_place(path: Path, source: Source) -> str | None:
+    """A file the user put in place: None when it checks out, else why not."""
+    from inferlab.data.fetch import md5_file, sha256_file
+
+    if source.size_bytes is not None and not source.size_approximate:
+        size = path.stat().st_size
+        if size != source.size_bytes:
+            return f"{path} has {size:,} bytes, expected {source.size_bytes:,}"
+    if source.sha256 and sha256_file(path) != source.sha256:
+        return f"{path}: sha256 differs from the published {source.sha256[:16]}..."
+    if source.md5 and md5_file(path) != source.md5:
+        return f"{path}: md5 differs from the published {source.md5}"
+    if source.sha256_prefix and not sha256_file(path).startswith(source.sha256_prefix):
+        return f"{path}: sha256 does not start with {source.sha256_prefix} (its file name's)"
+    return None
+
+
+def _download(source: Source, root: Path, progress: bool) -> str:
+    from inferlab.data.extract import safe_extract
+    from inferlab.data.fetch import download
+
+    dest = root / _dest(source)
+    if not source.archive or not source.directory:
+        download(source.urls[0], dest, **_checksums(source), progress=progress)
+        return "sha256" if source.sha256 else "md5" if source.md5 else "size"
+    staging = root / ".inferlab" / "downloads" / Path(source.urls[0].split("?")[0]).name
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    download(source.urls[0], staging, **_checksums(source), progress=progress)
+    if dest.exists() and any(dest.iterdir()):
+        shutil.rmtree(dest)  # not in the manifest (checked before): a stale or partial copy
+    safe_extract(
+        staging,
+        dest,
+        max_total_bytes=source.installed_bytes * 2 if source.installed_bytes else _EXTRACT_LIMIT,
+        max_files=(source.file_count or 10_000_000) + 1000,
+    )
+    staging.unlink()
+    return "archive checksum + safe extraction"
+
+
+def prepare_sources(
+    bs: BenchmarkSources,
+    root: Path,
+    sources: Sequence[Source],
+    *,
+    from_path: Path | None = None,
+    devkit: Path | None = None,
+    progress: bool = True,
+    echo: Callable[[str], None] = log.info,
+) -> PrepareResult:
+    """Prepare ``sources`` (of benchmark ``bs``) under ``root``; see the module docstring."""
+    root.mkdir(parents=True, exist_ok=True)
+    manifest = Manifest.load(root)
+    result = PrepareResult(bs.benchmark, root)
+    for s in sources:
+        entry = manifest.get(s.id)
+        if entry is not None and from_path is None:
+            check = manifest.quick_check(entry)
+            if check.ok:
+                result.items.append(Item(s.id, DONE, f"verified {entry.verified_at}"))
+                continue
+            echo(f"{s.id}: changed since it was verified ({check.detail}); preparing again")
+        try:
+            result.items.append(_prepare_one(bs, s, root, manifest, from_path, devkit, progress))
+        except InferlabError as exc:
+            result.items.append(Item(s.id, FAILED, exc.message, fix=exc.fix))
+        except KeyboardInterrupt:
+            result.items.append(Item(s.id, FAILED, "interrupted", fix="rerun: downloads resume"))
+            raise
+    return result
+
+
+def _prepare_one(
+    bs: BenchmarkSources,
+    s: Source,
+    root: Path,
+    manifest: Manifest,
+    from_path: Path | None,
+    devkit: Path | None,
+    progress: bool,
+) -> Item:
+    dest = root / _dest(s)
+    if s.acquisition == "download":
+        how = _download(s, root, progress)
+        _record(manifest, root, s, s.urls[0], how)
+        return Item(s.id, FETCHED, f"{human_bytes(dest_size(dest))} at {dest}")
+    if s.acquisition == "r2-manifest":
+        from inferlab.data.r2 import download_r2
+
+        files = download_r2(s.urls[0], dest, progress=progress)
+        _record(manifest, root, s, s.urls[0], "md5 per file (R2 listing)")
+        return Item(s.id, FETCHED, f"{len(files)} file(s) at {dest}")
+    # manual / generated
+    if from_path is not None and s.kind == "dataset" and s.id == "imagenet2012-val":
+        return _import_imagenet(s, root, manifest, from_path, devkit)
+    if from_path is not None and s.kind == "dataset":
+        raise DataError(
+            f"--from is supported for the ImageNet validation set only, not {s.id}",
+            f"put the files at {dest} and rerun prepare to verify them",
+        )
+    if dest.is_file():
+        problem = _verify_in_place(dest, s)
+        if problem is not None:
+            raise DataError(problem, f"replace {dest} with the file the steps below name")
+        _record(
+            manifest,
+            root,
+            s,
+            f"user-provided at {dest}",
+            "published checksum" if s.has_checksum else "size",
+        )
+        return Item(s.id, IMPORTED, f"verified the file already at {dest}")
+    return Item(s.id, MANUAL, f"{s.what}: no public download", steps=s.steps)
+
+
+def _import_imagenet(
+    s: Source, root: Path, manifest: Manifest, from_path: Path, devkit: Path | None
+) -> Item:
+    from inferlab.data.imagenet import import_val
+
+    report = import_val(from_path, root, devkit=devkit)
+    if not report.complete:
+        shown = ", ".join(report.missing[:5])
+        raise DataError(
+            f"the copy at {from_path} is incomplete: {len(report.missing):,} of 50,000 images "
+            f"missing ({shown}{', ...' if len(report.missing) > 5 else ''}); imported "
+            f"{report.images:,} into {report.target}",
+            "complete the copy (or re-extract ILSVRC2012_img_val.tar) and rerun with --from; "
+            "runs on the partial set need --count and are labelled subset",
+        )
+    _record(
+        manifest,
+        root,
+        s,
+        f"user-provided from {from_path}",
+        f"50,000 names + labels ({report.labels_from}) + sample decode + tree-sha256",
+    )
+    return Item(
+        s.id,
+        IMPORTED,
+        f"{report.images:,} images ({report.layout}; {report.linked} linked, {report.copied} "
+        f"copied), labels from {report.labels_from}",
+    )
+
+
+def dest_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def prepare(
+    benchmark: str,
+    root: Path,
+    *,
+    model_only: bool = False,
+    data_only: bool = False,
+    variant: str | None = None,
+    from_path: Path | None = None,
+    devkit: Path | None = None,
+    progress: bool = True,
+    echo: Callable[[str], None] = log.info,
+) -> PrepareResult:
+    from inferlab.data.sources import sources_for
+
+    bs = sources_for(benchmark)
+    if from_path is not None and model_only:
+        raise DataError("--from imports data; it cannot go with --model-only", "drop one")
+    chosen = bs.for_options(model_only, data_only, variant)
+    return prepare_sources(
+        bs, root, chosen, from_path=from_path, devkit=devkit, progress=progress, echo=echo
+    )

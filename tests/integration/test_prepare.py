@@ -1,0 +1,224 @@
+"""inferlab prepare / check end to end on a loopback HTTP server (no network): downloads and
+archives verified and recorded, a second prepare is a no-op that makes no request, manual
+sources print their steps, a user-placed file is verified, an incomplete ImageNet copy is
+refused with the missing count, and `check` reads the manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from inferlab.data.manifest import Manifest
+from inferlab.data.prepare import DONE, FAILED, FETCHED, IMPORTED, MANUAL, prepare_sources
+from inferlab.data.sources import BenchmarkSources, Source, all_benchmarks, sources_for
+from tests.data_server import DataServer
+from tests.integration.helpers import cli
+
+MODEL = b"weights" * 5000
+CITE = ("tests",)
+
+
+def _targz(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _bench(srv: DataServer, archive: bytes) -> BenchmarkSources:
+    return BenchmarkSources(
+        benchmark="toy",
+        description="a toy benchmark",
+        sources=(
+            Source(
+                id="models/toy/model.bin",
+                kind="model",
+                what="toy weights",
+                acquisition="download",
+                cited_from=CITE,
+                urls=(srv.url("/model.bin"),),
+                size_bytes=len(MODEL),
+                sha256=hashlib.sha256(MODEL).hexdigest(),
+                checksum_published_by="the test",
+            ),
+            Source(
+                id="toy-data",
+                kind="dataset",
+                what="toy dataset",
+                acquisition="download",
+                cited_from=CITE,
+                urls=(srv.url("/data.tar.gz"),),
+                directory=True,
+                archive="tar.gz",
+                size_bytes=len(archive),
+                md5=hashlib.md5(archive).hexdigest(),
+                checksum_published_by="the test",
+                file_count=2,
+            ),
+            Source(
+                id="toy-manual",
+                kind="auxiliary",
+                what="a gated file",
+                acquisition="manual",
+                cited_from=CITE,
+                steps=("Ask for access.", "Put the file at <root>/toy-manual."),
+                md5=hashlib.md5(b"secret").hexdigest(),
+                checksum_published_by="the test",
+            ),
+        ),
+    )
+
+
+def test_prepare_fetches_verifies_records_and_then_does_nothing(tmp_path: Path) -> None:
+    archive = _targz({"a.txt": b"alpha", "sub/b.txt": b"beta"})
+    with DataServer({"/model.bin": MODEL, "/data.tar.gz": archive}) as srv:
+        bs = _bench(srv, archive)
+        root = tmp_path / "root"
+        first = prepare_sources(bs, root, bs.sources, progress=False)
+        actions = {i.id: i.action for i in first.items}
+        assert actions == {
+            "models/toy/model.bin": FETCHED,
+            "toy-data": FETCHED,
+            "toy-manual": MANUAL,
+        }
+        assert first.exit_code() == 3 and first.manual[0].steps[0] == "Ask for access."
+        assert (root / "models/toy/model.bin").read_bytes() == MODEL
+        assert (root / "toy-data" / "sub" / "b.txt").read_bytes() == b"beta"
+        assert not (root / ".inferlab" / "downloads" / "data.tar.gz").exists()
+        m = Manifest.load(root)
+        assert m.get("toy-data").file_count == 2  # type: ignore[union-attr]
+        assert m.get("models/toy/model.bin").sha256 == hashlib.sha256(MODEL).hexdigest()  # type: ignore[union-attr]
+        n_requests = len(srv.requests)
+
+        (root / "toy-manual").write_bytes(b"secret")  # the user follows the steps
+        second = prepare_sources(bs, root, bs.sources, progress=False)
+        assert len(srv.requests) == n_requests  # nothing downloaded again
+        actions = {i.id: i.action for i in second.items}
+        assert actions == {"models/toy/model.bin": DONE, "toy-data": DONE, "toy-manual": IMPORTED}
+        third = prepare_sources(bs, root, bs.sources, progress=False)
+        assert third.noop and third.exit_code() == 0
+
+        (root / "toy-data" / "a.txt").write_bytes(b"changed!")  # changed after verification
+        fourth = prepare_sources(bs, root, bs.sources, progress=False)
+        assert {i.id: i.action for i in fourth.items}["toy-data"] == FETCHED
+        assert (root / "toy-data" / "a.txt").read_bytes() == b"alpha"
+
+
+def test_a_wrong_user_file_and_a_bad_download_fail_with_the_fix(tmp_path: Path) -> None:
+    archive = _targz({"a.txt": b"alpha"})
+    with DataServer({"/model.bin": b"tampered" * 10, "/data.tar.gz": archive}) as srv:
+        bs = _bench(srv, archive)
+        root = tmp_path / "root"
+        (root).mkdir()
+        (root / "toy-manual").write_bytes(b"not the secret")
+        res = prepare_sources(bs, root, bs.sources, progress=False)
+        items = {i.id: i for i in res.items}
+        assert items["models/toy/model.bin"].action == FAILED
+        assert items["toy-manual"].action == FAILED and "md5 differs" in items["toy-manual"].detail
+        assert items["toy-data"].action == FETCHED
+        assert res.exit_code() == 1
+        assert Manifest.load(root).get("models/toy/model.bin") is None
+
+
+def _jpeg(path: Path, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (30, 30, 3), dtype=np.uint8)).save(path, "JPEG")
+
+
+def test_incomplete_imagenet_copy_is_refused_with_the_missing_count(tmp_path: Path) -> None:
+    src = tmp_path / "val"
+    src.mkdir()
+    for i in (1, 2, 3):
+        _jpeg(src / f"ILSVRC2012_val_{i:08d}.JPEG", i)
+    (src / "val_map.txt").write_text(
+        "".join(f"ILSVRC2012_val_{i:08d}.JPEG {i}\n" for i in (1, 2, 3))
+    )
+    bs = sources_for("resnet50")
+    res = prepare_sources(bs, tmp_path / "root", [bs.source("imagenet2012-val")], from_path=src)
+    (item,) = res.items
+    assert item.action == FAILED
+    assert "49,997 of 50,000 images missing (ILSVRC2012_val_00000004.JPEG" in item.detail
+    assert Manifest.load(tmp_path / "root").get("imagenet2012-val") is None
+
+
+def test_cli_dry_run_lists_every_benchmark_and_check_reads_the_manifest(tmp_path: Path) -> None:
+    for b in [*all_benchmarks(), "gpt-j-99", "sdxl"]:
+        proc = cli("prepare", b, "--dry-run")
+        assert proc.returncode == 0, proc.stderr
+        assert "size" in proc.stdout or "B" in proc.stdout
+    bad = cli("prepare", "resnet51", "--dry-run")
+    assert bad.returncode == 2 and "resnet50" in bad.stderr
+    root = tmp_path / "root"
+    root.mkdir()
+    proc = cli("check", "resnet50", "--data-dir", str(root), "--json")
+    rep = json.loads(proc.stdout)
+    assert proc.returncode == 1 and not rep["ok"]
+    failed = {c["name"] for c in rep["checks"] if c["status"] == "fail"}
+    assert "imagenet2012-val" in failed
+
+
+@pytest.mark.parametrize("verify_full", [False, True])
+def test_check_passes_on_prepared_data_and_catches_changes(
+    tmp_path: Path, verify_full: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inferlab.runner.preflight import Report, check_data
+
+    archive = _targz({"a.txt": b"alpha"})
+    with DataServer({"/model.bin": MODEL, "/data.tar.gz": archive}) as srv:
+        bs = _bench(srv, archive)
+        root = tmp_path / "root"
+        prepare_sources(bs, root, bs.sources[:2], progress=False)
+    monkeypatch.setattr("inferlab.data.sources.sources_for", lambda name: bs)
+    r = Report()
+    check_data(r, "toy", root, verify_full=verify_full)
+    status = {c.name: c.status for c in r.checks}
+    assert status["models/toy/model.bin"] == "ok" and status["toy-data"] == "ok"
+    assert status["toy-manual"] == "warn"  # auxiliary, not prepared
+    assert status["disk space"] == "ok"
+    # same size and mtime: only a re-hash sees the change
+    p = root / "models/toy/model.bin"
+    st = p.stat()
+    p.write_bytes(b"X" + MODEL[1:])
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+    r2 = Report()
+    check_data(r2, "toy", root, verify_full=verify_full)
+    status = {c.name: c.status for c in r2.checks}
+    assert status["models/toy/model.bin"] == ("fail" if verify_full else "ok")
+    (root / "toy-data" / "a.txt").unlink()
+    r3 = Report()
+    check_data(r3, "toy", root)
+    assert {c.name: c.status for c in r3.checks}["toy-data"] == "fail" and not r3.ok
+
+
+def test_run_refuses_data_changed_since_prepare(tmp_path: Path) -> None:
+    from inferlab.core.errors import DataError
+    from inferlab.data.manifest import describe
+    from tests.integration.helpers import run_cfg
+    from tests.integration.imagenet_fixture import make_imagenet_dir
+
+    root = tmp_path / "root"
+    make_imagenet_dir(root / "imagenet2012-val", 4, seed=2)
+    m = Manifest.load(root)
+    m.record(describe(root, "imagenet2012-val", source="test fixture", hash=False))
+    m.save()
+    flags = {"benchmark": "resnet50", "variant": "tiny", "data_dir": root, "mode": "accuracy"}
+    res = run_cfg(tmp_path, ["calibrate=false"], **flags)
+    assert res["status"] == "ok"
+    assert list(res["data_checks"].values()) == [
+        f"verified {m.get('imagenet2012-val').verified_at}"  # type: ignore[union-attr]
+    ]
+    victim = root / "imagenet2012-val" / "ILSVRC2012_val_00000002.JPEG"
+    victim.write_bytes(victim.read_bytes()[:100])  # truncated after it was verified
+    with pytest.raises(DataError, match="changed since `inferlab prepare` verified it"):
+        run_cfg(tmp_path, ["calibrate=false"], **flags)
