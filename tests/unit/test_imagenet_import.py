@@ -130,3 +130,22 @@ def test_no_labels_and_bad_images_are_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "root" / "imagenet2012-val" / "val_map.txt").exists()
     with pytest.raises(DataError, match="does not exist"):
         import_val(tmp_path / "nope", tmp_path / "root")
+
+
+def test_the_validation_tar_is_extracted_safely_and_imported(tmp_path: Path) -> None:
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    for i in (1, 2):
+        _jpeg(stage / val_name(i), i)
+    (stage / "val_map.txt").write_text(f"{val_name(1)} 5\n{val_name(2)} 6\n")
+    tar_path = tmp_path / "ILSVRC2012_img_val.tar"
+    with tarfile.open(tar_path, "w") as tar:
+        for p in sorted(stage.iterdir()):
+            tar.add(p, arcname=p.name)
+    root = tmp_path / "root"
+    root.mkdir()
+    report = import_val(tar_path, root)
+    assert report.images == 2 and report.copied + report.linked == 2
+    names, labels = read_val_map(root / "imagenet2012-val" / "val_map.txt")
+    assert names == [val_name(1), val_name(2)] and labels.tolist() == [5, 6]
+    assert [p.name for p in root.iterdir()] == ["imagenet2012-val"]  # no staging left behind

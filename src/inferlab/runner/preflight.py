@@ -260,15 +260,21 @@ def run_checks(data_dir: Path | None, paths: list[Path | None]) -> dict[str, str
     for path in paths:
         if path is None:
             continue
-        entry = by_path.get(path.resolve())
-        if entry is None:
+        here = path.resolve()
+        # the entry for the path itself, or those recorded inside it (a dataset folder whose
+        # files were fetched one by one)
+        entries = [e for p, e in by_path.items() if p == here or here in p.parents]
+        if not entries:
             out[str(path)] = "not recorded by inferlab prepare"
             continue
-        res = manifest.quick_check(entry)
-        if not res.ok:
-            raise DataError(
-                f"{path} changed since `inferlab prepare` verified it: {res.detail}",
-                "run `inferlab prepare` again (or `inferlab check --verify-full`) before running",
-            )
-        out[str(path)] = f"verified {entry.verified_at}"
+        for entry in entries:
+            res = manifest.quick_check(entry)
+            if not res.ok:
+                raise DataError(
+                    f"{data_dir / entry.path} changed since `inferlab prepare` verified it: "
+                    f"{res.detail}",
+                    "run `inferlab prepare` again (or `inferlab check --verify-full`) before "
+                    "running",
+                )
+        out[str(path)] = "verified " + min(e.verified_at for e in entries)
     return out
