@@ -238,10 +238,12 @@ def run_cmd(
             raise ConfigError(
                 "--peak-* options apply only to a peak search", "add --find-peak or drop them"
             )
+        from inferlab.cli.progress import RunProgress
         from inferlab.report.console import summary
         from inferlab.runner.api import run
 
-        result = run(cfg)
+        with RunProgress(enabled=None if not cfg.quiet else False):
+            result = run(cfg)
     except InferlabError as exc:
         _fail(exc)
         return

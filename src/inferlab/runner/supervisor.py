@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,25 @@ class Worker:
         self._log.close()
 
 
+_observer: Callable[[dict[str, Any]], None] | None = None
+
+
+def observe(fn: Callable[[dict[str, Any]], None] | None) -> None:
+    """Let the CLI watch a run: ``fn`` gets every worker message (heartbeats: issued,
+    completed, resident samples) and ``{"event": "phase", "phase": ...}`` markers, in the
+    supervisor's thread. None stops it. Exceptions in ``fn`` are logged and ignored."""
+    global _observer
+    _observer = fn
+
+
+def _notify(msg: dict[str, Any]) -> None:
+    if _observer is not None:
+        try:
+            _observer(msg)
+        except Exception:  # noqa: BLE001 - a display must never stop a run
+            log.debug("progress observer failed", exc_info=True)
+
+
 def _recv_until(
     worker: Worker, out: WorkerOutcome, want: str, *, watchdog_s: float
 ) -> dict[str, Any] | None:
@@ -126,6 +146,7 @@ def _recv_until(
             else:
                 continue
         last_msg = now
+        _notify(msg)
         event = msg.get("event")
         if event == "heartbeat":
             out.last_heartbeat = msg
@@ -161,6 +182,7 @@ def run_worker(
     out.pid = worker.proc.pid
     t0 = time.perf_counter()
     try:
+        _notify({"event": "phase", "phase": "building, warming up, calibrating"})
         ready = _recv_until(worker, out, "ready", watchdog_s=max(watchdog_s, 600))
         out.timings["worker_ready_s"] = round(time.perf_counter() - t0, 3)
         if ready is None:
@@ -168,6 +190,7 @@ def run_worker(
         out.ready = ready
         start_msg = write_conf(ready)
         worker.chan.send({"cmd": "start", **start_msg})
+        _notify({"event": "phase", "phase": "LoadGen test"})
         t1 = time.perf_counter()
         out.done = _recv_until(worker, out, "done", watchdog_s=watchdog_s)
         out.timings["test_s"] = round(time.perf_counter() - t1, 3)

@@ -99,11 +99,19 @@ class Stores:
         return call
 
 
-def _heartbeat(chan: Channel, dispatcher: Any, stop: threading.Event, lock: threading.Lock) -> None:
+def _heartbeat(
+    chan: Channel,
+    dispatcher: Any,
+    stop: threading.Event,
+    lock: threading.Lock,
+    dataset: Any = None,
+) -> None:
     while not stop.wait(1.0):
         snap = dispatcher.snapshot()
         msg = {
             "event": "heartbeat",
+            # samples preprocessed and resident (LoadGen loads them at the start of the test)
+            "resident": getattr(dataset, "resident_count", None),
             "issued": snap.issued,
             "completed": snap.completed,
             "outstanding": snap.issued - snap.completed,
@@ -265,7 +273,9 @@ def work(job: dict[str, Any], chan: Channel) -> None:
         on_error=lambda e: _fatal(chan, send_lock, e),
     )
     stop = threading.Event()
-    hb = threading.Thread(target=_heartbeat, args=(chan, dispatcher, stop, send_lock), daemon=True)
+    hb = threading.Thread(
+        target=_heartbeat, args=(chan, dispatcher, stop, send_lock, dataset), daemon=True
+    )
     test = TestSpec(
         user_conf=Path(msg["user_conf"]),
         model=spec.loadgen_name,
