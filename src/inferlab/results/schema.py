@@ -6,7 +6,7 @@ started_at, finished_at, benchmark, scenario, mode, config (the resolved RunConf
 dataset, model, backend, calibration, environment, loadgen (version, user_conf, keys with
 provenance, audit_config, audit_applied, trace_kept, effective, seeds, errors, warnings),
 result (official_field, value, unit, validity, invalid_reasons, constraints, counts),
-accuracy, flags, timings, and the reserved telemetry, system (filled by later versions), error.
+accuracy, flags, timings, telemetry (runner.telemetry), system (results.system), error.
 docs/results-schema.md describes each field.
 """
 

@@ -18,11 +18,14 @@ from inferlab.core.spec import OFFICIAL_FIELD, BenchmarkSpec, Mode, Scenario
 from inferlab.core.task import BenchmarkTask
 from inferlab.loadgen.settings import ComposedConf, Layer, compose, parse_user_conf
 from inferlab.results import environment
+from inferlab.results.metrics import write_metrics
 from inferlab.results.schema import SCHEMA_VERSION, accuracy_section, flags_section
 from inferlab.results.store import atomic_write_json, atomic_write_text, create_run_dir, now_iso
+from inferlab.results.system import capture_system
 from inferlab.runner.backends import build_dataset
 from inferlab.runner.calibration import loadgen_hints
 from inferlab.runner.supervisor import RunInterrupted, describe_failure, job_for, run_worker
+from inferlab.runner.telemetry import TelemetrySampler, gpu_indices_for, with_samples
 
 log = logging.getLogger(__name__)
 
@@ -201,8 +204,10 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     scenario: Scenario = p["scenario"]
     dataset = p["dataset"]
     batch_size = cfg.batch_size or (NULL_BATCH if cfg.backend == "null" else spec.default_batch)
+    system = capture_system(backend=cfg.backend)  # a bad INFERLAB_SYSTEM_JSON fails here
     started = now_iso()
     run_dir = create_run_dir(cfg.out, spec.id, scenario.value, cfg.mode).resolve()
+    sampler = TelemetrySampler(run_dir / "telemetry.csv", counted_gpus=gpu_indices_for(cfg.device))
     log.info("run directory: %s", run_dir)
     composed: dict[str, ComposedConf] = {}
     audit_path: Path | None = None
@@ -218,6 +223,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         if cfg.audit_config is not None:
             audit_path = run_dir / "audit.config"
             shutil.copyfile(cfg.audit_config, audit_path)
+        sampler.start()  # the worker starts the LoadGen test on the message returned here
         return {
             "user_conf": str(run_dir / "user.conf"),
             "audit_config": str(audit_path) if audit_path else None,
@@ -226,7 +232,10 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     paths = {"dataset": p["dataset_path"], "model": p["model_path"]}
     job = job_for(cfg, paths, batch_size, calibrate=needs_calibration(cfg, p["user_values"]))
     job["variant"] = p["variant"].name
-    out = run_worker(run_dir, job, write_conf, watchdog_s=cfg.watchdog_s)
+    try:
+        out = run_worker(run_dir, job, write_conf, watchdog_s=cfg.watchdog_s)
+    finally:
+        telemetry = sampler.stop()
 
     result: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -267,8 +276,8 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         "flags": None,
         "worker": {"pid": out.pid, "exit_code": out.exit_code},
         "timings": dict(out.timings),
-        "telemetry": None,
-        "system": None,
+        "telemetry": telemetry,
+        "system": system,
         "error": None,
     }
     if (out.ready or {}).get("timings"):
@@ -293,9 +302,15 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         out.interrupted = True
         result["status"] = "interrupted"
         result["error"] = {"kind": "interrupted", "message": "stopped by Ctrl-C after the test"}
+    counts = (result["result"] or {}).get("counts") or {}
+    result["telemetry"] = with_samples(telemetry, counts.get("samples"))
     result["flags"] = flags_section(cfg, spec, result)
     result["finished_at"] = now_iso()
     result["timings"]["total_s"] = round(time.perf_counter() - t0, 3)
+    try:
+        write_metrics(run_dir, result)
+    except Exception as exc:  # metrics are derived data: never lose the result for them
+        log.warning("metrics.json/metrics.csv not written: %s", exc)
     atomic_write_json(run_dir / "result.json", result)  # written last: marks the run complete
     if out.interrupted:
         raise RunInterrupted(f"run interrupted; partial outputs kept in {run_dir}")
@@ -335,6 +350,13 @@ def _finish(result: dict[str, Any], cfg: RunConfig, p: dict[str, Any], run_dir: 
     audit_applied = any("Audit Config" in w for w in detail.warnings)
     result["loadgen"]["audit_applied"] = audit_applied
     result["loadgen"]["effective"] = oc.effective
+    result["loadgen"]["results"] = {
+        k: v
+        for k, v in detail.values.items()
+        if k.startswith(("result_", "early_stopping_latency"))
+        and isinstance(v, int | float)
+        and not isinstance(v, bool)
+    }
     result["loadgen"]["seeds"] = {**oc.seeds, "round": seed_round}
     result["loadgen"]["errors"] = detail.errors
     result["loadgen"]["warnings"] = detail.warnings

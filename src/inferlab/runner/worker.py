@@ -56,9 +56,10 @@ class Pipeline:
         """Before anything is timed: the backend's own warm-up (compiles; captures every
         CUDA-graph batch size), then the SUT's path at this batch's size and at one sample.
         ``indices`` must be loaded."""
+        if not self.needs_inputs:  # the null backend: nothing to compile or capture
+            return
         idx = np.asarray(indices, dtype=np.int64)
-        if self.needs_inputs:
-            self.backend.warmup(self.dataset.get_batch(idx))
+        self.backend.warmup(self.dataset.get_batch(idx))
         self.run_batch(idx)
         if len(idx) > 1:
             self.run_batch(idx[:1])
