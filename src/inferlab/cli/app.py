@@ -400,6 +400,137 @@ def check_cmd(
         raise typer.Exit(code=1)
 
 
+REPORT_FORMATS = ("table", "markdown", "json", "html")
+
+
+def _text_width() -> int:
+    import shutil
+
+    return max(shutil.get_terminal_size((200, 24)).columns, 120) if sys.stdout.isatty() else 200
+
+
+def _emit(text: str, out: Path | None) -> None:
+    if out is None:
+        typer.echo(text, nl=not text.endswith("\n"))
+        return
+    from inferlab.results.store import atomic_write_text
+
+    atomic_write_text(out, text)
+    typer.echo(f"wrote {out}", err=True)
+
+
+def _check_format(fmt: str, allowed: tuple[str, ...]) -> str:
+    value = fmt.strip().lower()
+    if value == "md":
+        value = "markdown"
+    if value not in allowed:
+        typer.echo(f"error: --format {fmt}: choose one of {', '.join(allowed)}", err=True)
+        raise typer.Exit(code=2)
+    return value
+
+
+@app.command("report")
+def report_cmd(
+    run_dirs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Run directories, folders holding them (searched for result.json), "
+            "or quoted glob patterns."
+        ),
+    ],
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="table, markdown, json or html.")
+    ] = "table",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write here instead of stdout. html: one page for all the runs (default: "
+            "RUN/report.html for each run).",
+        ),
+    ] = None,
+) -> None:
+    """One row per stored run: figure, validity and why, accuracy vs target, flags; or an
+    offline HTML page with plots (docs/report.md). Exit 1 when a run could not be read."""
+    from inferlab.report import table
+
+    fmt = _check_format(fmt, REPORT_FORMATS)
+    runs, errors = table.load_runs(run_dirs)
+    for exc in errors:
+        typer.echo(f"warning: skipped: {exc}", err=True)
+    if not runs:
+        typer.echo("error: no run could be read", err=True)
+        raise typer.Exit(code=2)
+    try:
+        if fmt == "html":
+            from inferlab.report.html import HTML_NAME, write_html
+
+            targets = [(out, runs)] if out else [(r.path / HTML_NAME, [r]) for r in runs]
+            for path, group in targets:
+                try:
+                    write_html(path, group)
+                except OSError as exc:
+                    typer.echo(f"error: cannot write {path}: {exc.strerror}", err=True)
+                    typer.echo("(pass --out FILE to write the page elsewhere)", err=True)
+                    raise typer.Exit(code=1) from None
+                typer.echo(str(path))
+        else:
+            rows = [table.row(r) for r in runs]
+            render = {
+                "table": lambda: table.render_table(rows, _text_width()),
+                "markdown": lambda: table.render_markdown(rows),
+                "json": lambda: table.render_json(rows),
+            }[fmt]
+            _emit(render(), out)
+    except InferlabError as exc:
+        _fail(exc)
+    if errors:
+        raise typer.Exit(code=1)
+
+
+@app.command("compare")
+def compare_cmd(
+    runs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="A B [C ...]: the baseline first; each a run directory, a folder of runs (its "
+            "runs are repeats of one side) or a quoted glob."
+        ),
+    ] = None,
+    side_a: Annotated[
+        list[str] | None,
+        typer.Option("--a", "-a", help="A run (dir, folder or glob) of side A; repeat it."),
+    ] = None,
+    side_b: Annotated[
+        list[str] | None,
+        typer.Option("--b", "-b", help="A run (dir, folder or glob) of side B; repeat it."),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, markdown or json.")] = "table",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here.")] = None,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.", min=100)] = 10_000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+) -> None:
+    """Side by side: the official figure (accuracy in accuracy mode) with ratios to A, whether a
+    difference is beyond run-to-run noise, and environment/config differences (docs/report.md).
+    Refuses runs of a different benchmark, scenario, mode or dataset."""
+    from inferlab.report import compare as cmp
+
+    fmt = _check_format(fmt, ("table", "markdown", "json"))
+    try:
+        spec = cmp.resolve_sides(runs or [], side_a or [], side_b or [])
+        doc = cmp.compare(cmp.load_sides(spec), resamples=resamples, seed=seed)
+    except InferlabError as exc:
+        _fail(exc)
+        return
+    render = {
+        "table": lambda: cmp.render_table(doc, _text_width()),
+        "markdown": lambda: cmp.render_markdown(doc),
+        "json": lambda: cmp.render_json(doc),
+    }[fmt]
+    _emit(render(), out)
+
+
 def main() -> None:
     try:
         app()
