@@ -141,6 +141,14 @@ def run_cmd(
         typer.Option(help="Where samples live: auto, device (uint8 on the GPU) or host."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print result.json.")] = False,
+    repeat: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Run N times (each its own run dir) and report the spread; "
+            "`inferlab compare` uses repeats to tell a difference from noise.",
+        ),
+    ] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary.")] = False,
     find_peak: Annotated[
         bool,
@@ -228,6 +236,10 @@ def run_cmd(
             "start": peak_start,
             "max_qps": peak_max,
         }
+        if find_peak and repeat > 1:
+            from inferlab.core.errors import ConfigError
+
+            raise ConfigError("--repeat does not apply to --find-peak", "drop one of them")
         if find_peak:
             _run_find_peak(cfg, {k: v for k, v in peak_flags.items() if v is not None}, as_json)
             return
@@ -242,8 +254,15 @@ def run_cmd(
         from inferlab.report.console import summary
         from inferlab.runner.api import run
 
-        with RunProgress(enabled=None if not cfg.quiet else False):
-            result = run(cfg)
+        results = []
+        for k in range(repeat):
+            if repeat > 1:
+                typer.echo(f"repeat {k + 1} of {repeat}", err=True)
+            with RunProgress(enabled=None if not cfg.quiet else False):
+                results.append(run(cfg))
+            if repeat > 1 and k + 1 < repeat:
+                typer.echo(summary(results[-1]))
+        result = results[-1]
     except InferlabError as exc:
         _fail(exc)
         return
@@ -254,11 +273,36 @@ def run_cmd(
         typer.echo(f"(failed run recorded in {result['run_dir']})", err=True)
         raise typer.Exit(code=2)
     if as_json:
-        typer.echo(json.dumps(result, indent=2, default=str))
+        typer.echo(json.dumps(result if repeat == 1 else results, indent=2, default=str))
     else:
         typer.echo(summary(result))
-    if result["status"] == "failed":
+        if repeat > 1:
+            typer.echo(_repeat_summary(results))
+    if any(r["status"] == "failed" for r in results):
         raise typer.Exit(code=1)
+
+
+def _repeat_summary(results: list[dict[str, Any]]) -> str:
+    """Mean, spread and every value of the official figure (or accuracy) over the repeats."""
+    import statistics
+
+    from inferlab.report.compare import metric_of
+
+    name, _, unit, _ = metric_of(results[0])
+    values = [v for r in results if (v := metric_of(r)[1]) is not None]
+    lines = [f"repeats: {len(results)} runs of the same configuration ({name})"]
+    if values:
+        mean = statistics.fmean(values)
+        sd = statistics.stdev(values) if len(values) > 1 else 0.0
+        cv = f", cv {100 * sd / mean:.2f} %" if mean else ""
+        lines.append(
+            f"  mean {mean:,.3f} {unit}, sd {sd:,.3f}{cv}, min {min(values):,.3f}, "
+            f"max {max(values):,.3f} ({len(values)} with a value)"
+        )
+    for r in results:
+        lines.append(f"  {r['status']:11} {metric_of(r)[1]}  {r['run_dir']}")
+    lines.append("  compare against another set: inferlab compare --a RUN... --b RUN...")
+    return "\n".join(lines)
 
 
 def _run_find_peak(cfg: Any, options: dict[str, Any], as_json: bool) -> None:
