@@ -1,8 +1,12 @@
-"""PyTorch backend: runs an ``nn.Module`` in inference mode on CPU or CUDA."""
+"""PyTorch backend: runs an ``nn.Module`` in inference mode on CPU or CUDA, eager, compiled
+(``torch.compile``, optionally max-autotune) or replayed from captured CUDA graphs."""
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -10,23 +14,193 @@ import torch
 
 from inferlab.backends.torch.config import TorchBackendConfig
 from inferlab.core.backend import Backend, Capabilities, in_chunks
-from inferlab.core.errors import ModelError
+from inferlab.core.errors import DataError, ModelError
 
 log = logging.getLogger(__name__)
 
 TORCH_DTYPES: dict[str, torch.dtype] = {
     "fp32": torch.float32,
+    "tf32": torch.float32,  # fp32 storage; TF32 math is a flag, see _apply_precision
     "fp16": torch.float16,
     "bf16": torch.bfloat16,
 }
+GRAPH_WARMUP_ITERS = 3  # eager runs on a side stream before each capture
+
+
+def configure_compile_cache(path: str) -> dict[str, Any]:
+    """Point inductor's on-disk caches at ``path`` and switch them on (process-wide).
+
+    Sets ``TORCHINDUCTOR_CACHE_DIR`` (read by inductor whenever it locates its cache, and
+    inherited by compile subprocesses) and, where this torch has them, the FX graph cache,
+    the AOT autograd cache and the local autotuning cache. Returns what was set."""
+    os.makedirs(path, exist_ok=True)
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = path
+    facts: dict[str, Any] = {"TORCHINDUCTOR_CACHE_DIR": path}
+    import torch._functorch.config as functorch_config
+    import torch._inductor.config as inductor_config
+
+    switches = (
+        (inductor_config, "inductor", "fx_graph_cache"),
+        (inductor_config, "inductor", "autotune_local_cache"),
+        (functorch_config, "functorch", "enable_autograd_cache"),
+    )
+    for module, prefix, name in switches:
+        if hasattr(module, name):  # absent in some torch versions
+            setattr(module, name, True)
+            facts[f"{prefix}.{name}"] = True
+    log.info("inductor caches in %s", path)
+    return facts
+
+
+def _apply_precision(tf32: bool) -> None:
+    """fp32 math on CUDA: TF32 for matmul and cuDNN conv on or off (process-wide flags).
+
+    Uses the legacy switches (``set_float32_matmul_precision``, ``cudnn.allow_tf32``): newer
+    torch keeps its new ``fp32_precision`` properties consistent with them, whereas setting the
+    new properties makes some legacy readers (used by inductor) raise."""
+    torch.set_float32_matmul_precision("high" if tf32 else "highest")
+    torch.backends.cudnn.allow_tf32 = tf32
+
+
+Replay = Callable[[], None]
+GraphKey = tuple[int, tuple[int, ...], torch.dtype]  # batch size, sample shape, input dtype
+
+
+class CudaGraphs:
+    """One captured CUDA graph per (batch size, sample shape, input dtype) of a model.
+
+    Each graph owns a static input buffer (allocated outside the capture) and a static output.
+    :meth:`run` copies a batch into the smallest captured size >= n (the rest zero-filled),
+    replays, and returns a float32 copy of the first n outputs (the static output is
+    overwritten by the next replay of any graph: all graphs share one memory pool). Batches
+    larger than the largest size run in chunks. One lock serialises capture, copy-in, replay
+    and copy-out. Graphs are captured on first use of a key, or ahead by :meth:`capture_all`.
+    ``capture(model, static_input) -> (replay, static_output)`` replaces the CUDA capture
+    (tests use an eager stand-in on CPU).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        sizes: tuple[int, ...],
+        device: torch.device,
+        dtype: torch.dtype,
+        *,
+        channels_last: bool,
+        before_capture: Callable[[], None] = lambda: None,
+        capture: Callable[[torch.nn.Module, torch.Tensor], tuple[Replay, Any]] | None = None,
+    ) -> None:
+        self.model = model
+        self.sizes = tuple(sorted(sizes))
+        self.device = device
+        self.dtype = dtype
+        self.channels_last = channels_last
+        self.before_capture = before_capture
+        self.capture = capture or self._cuda_capture
+        self.graphs: dict[GraphKey, tuple[Replay, torch.Tensor, torch.Tensor]] = {}
+        self.lock = threading.Lock()
+        self.pool: Any = None
+        self.stream: torch.cuda.Stream | None = None
+
+    def _key(self, size: int, x: torch.Tensor) -> GraphKey:
+        dtype = self.dtype if x.is_floating_point() else x.dtype
+        return size, tuple(x.shape[1:]), dtype
+
+    def _cuda_capture(self, model: torch.nn.Module, static_in: torch.Tensor) -> tuple[Replay, Any]:
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):  # warm up (allocator, cuDNN/cuBLAS handles) off-graph
+            for _ in range(GRAPH_WARMUP_ITERS):
+                model(static_in)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        if self.pool is None:
+            self.pool = torch.cuda.graph_pool_handle()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self.pool, capture_error_mode="thread_local"):
+            static_out = model(static_in)
+        return graph.replay, static_out
+
+    def _capture(self, key: GraphKey) -> tuple[Replay, torch.Tensor, torch.Tensor]:
+        size, sample_shape, dtype = key
+        self.before_capture()
+        static_in = torch.zeros((size, *sample_shape), dtype=dtype, device=self.device)
+        if self.channels_last and static_in.dim() == 4:
+            static_in = static_in.contiguous(memory_format=torch.channels_last)
+        replay, static_out = self.capture(self.model, static_in)
+        if not isinstance(static_out, torch.Tensor):
+            raise ModelError(
+                f"the model returned a {type(static_out).__name__}, the torch backend needs "
+                "one tensor",
+                "wrap the model so that forward() returns a single tensor",
+            )
+        log.info("captured a CUDA graph for batch %d of %s %s", size, sample_shape, dtype)
+        entry = (replay, static_in, static_out)
+        self.graphs[key] = entry
+        return entry
+
+    def capture_all(self, sample: torch.Tensor) -> None:
+        """Capture every size for ``sample``'s shape and dtype, largest first (so the smaller
+        graphs reuse its pool memory)."""
+        with self.lock:
+            for size in reversed(self.sizes):
+                key = self._key(size, sample)
+                if key not in self.graphs:
+                    self._capture(key)
+
+    def _run_one(self, x: torch.Tensor) -> torch.Tensor:
+        n = int(x.shape[0])
+        size = next(s for s in self.sizes if s >= n)
+        key = self._key(size, x)
+        with self.lock:
+            replay, static_in, static_out = self.graphs.get(key) or self._capture(key)
+            if self.device.type != "cuda":  # an eager stand-in (tests)
+                return self._replay(replay, x, static_in, static_out)
+            # Callers may run on their own streams (one per batch thread); the static
+            # buffers are shared, so copy-in, replay and copy-out run on one stream, in the
+            # order of this lock, and the caller's stream waits for the result.
+            caller = torch.cuda.current_stream(self.device)
+            if self.stream is None:
+                self.stream = torch.cuda.Stream(self.device)
+            self.stream.wait_stream(caller)  # x is ready
+            with torch.cuda.stream(self.stream):
+                out = self._replay(replay, x, static_in, static_out)
+            caller.wait_stream(self.stream)
+            # out was allocated on self.stream: keep its memory until the caller's stream is
+            # done with it. (x needs nothing: a block is reused on its own stream only, and
+            # the caller's stream now waits for the read.)
+            out.record_stream(caller)
+            return out
+
+    @staticmethod
+    def _replay(
+        replay: Replay, x: torch.Tensor, static_in: torch.Tensor, static_out: torch.Tensor
+    ) -> torch.Tensor:
+        n = int(x.shape[0])
+        static_in[:n].copy_(x)
+        if n < static_in.shape[0]:
+            static_in[n:].zero_()
+        replay()
+        return static_out[:n].to(torch.float32, copy=True)
+
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        step = self.sizes[-1]
+        if x.shape[0] <= step:
+            return self._run_one(x)
+        return torch.cat([self._run_one(x[i : i + step]) for i in range(0, x.shape[0], step)])
+
+    def captured(self) -> list[int]:
+        return sorted({size for size, _, _ in self.graphs})
 
 
 class TorchBackend(Backend):
     """Runs ``model`` on batches of NCHW float32 numpy inputs; returns float32 numpy outputs.
 
-    The model is moved (in place) to the configured device and dtype and put in eval mode.
-    Floating inputs are cast to the compute dtype on the device; integer inputs (token ids)
-    are passed through unchanged. Batches larger than ``max_batch`` are run in chunks.
+    The model is put in eval mode; with ``fold_bn`` a folded copy replaces it (the caller's
+    model keeps its BatchNorms), then it is moved (in place) to the configured device and dtype
+    and memory format, then compiled or captured as ``mode`` says. Floating inputs are cast to
+    the compute dtype on the device; integer inputs (token ids) are passed through unchanged.
+    Batches larger than ``max_batch`` are run in chunks. :meth:`predict_tensor` is the same
+    path for a tensor that already lives on the device.
     """
 
     def __init__(
@@ -40,14 +214,55 @@ class TorchBackend(Backend):
         self.device = torch.device(config.device)
         if self.device.type == "cuda" and self.device.index is None:
             self.device = torch.device("cuda", torch.cuda.current_device())
+        self._tf32 = config.dtype == "tf32"
+        if self._tf32 and torch.cuda.get_device_capability(self.device) < (8, 0):
+            log.warning(
+                "dtype tf32 on %s (compute capability < 8.0, no TF32 units): runs as fp32",
+                torch.cuda.get_device_name(self.device),
+            )
+        self._apply_precision()
+
+        model = model.eval()
+        self.folded_pairs = 0
+        if config.fold_bn:
+            from inferlab.models.fuse import fold_batchnorm_pairs, foldable_pairs
+
+            if foldable_pairs(model):  # no deep copy of a model with nothing to fold
+                model, pairs = fold_batchnorm_pairs(model)
+                self.folded_pairs = len(pairs)
+            else:
+                log.info("fold_bn: %s has no conv+batchnorm pair", type(model).__name__)
         model = model.to(device=self.device, dtype=self.dtype)
         if config.channels_last:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        model = model.eval()
         self.n_parameters = sum(p.numel() for p in model.parameters())
-        if config.compile:
-            model = torch.compile(model, dynamic=True)  # type: ignore[assignment]
+
+        self.compile_cache: dict[str, Any] | None = None
+        self._mark_step = False
+        if config.mode in ("compile", "max-autotune"):
+            if config.compile_cache_dir is not None:
+                self.compile_cache = configure_compile_cache(config.compile_cache_dir)
+            if config.mode == "compile":
+                model = torch.compile(model, dynamic=True)  # type: ignore[assignment]
+            else:
+                model = torch.compile(  # type: ignore[assignment]
+                    model, mode="max-autotune", dynamic=True
+                )
+                # inductor's CUDA graphs reuse output memory on the next call
+                self._mark_step = self.device.type == "cuda"
+        elif config.compile_cache_dir is not None:
+            log.info("compile_cache_dir is unused in mode %s", config.mode)
         self.model: torch.nn.Module | None = model
+        self.graphs: CudaGraphs | None = None
+        if config.mode == "cudagraph":
+            self.graphs = CudaGraphs(
+                model,
+                config.graph_batches,
+                self.device,
+                self.dtype,
+                channels_last=config.channels_last,
+                before_capture=self._apply_precision,
+            )
         self.capabilities = Capabilities(
             device=str(self.device),
             max_batch=config.max_batch,
@@ -56,67 +271,132 @@ class TorchBackend(Backend):
             random_weights=random_weights,
         )
         log.info(
-            "torch backend: %s on %s, %s, max_batch %d, %d threads%s",
+            "torch backend: %s on %s, %s, mode %s%s%s, max_batch %d, %d threads%s",
             type(model).__name__,
             self.device,
             config.dtype,
+            config.mode,
+            f", {self.folded_pairs} BN folded" if config.fold_bn else "",
+            ", channels_last" if config.channels_last else "",
             config.max_batch,
             torch.get_num_threads(),
             " (random weights)" if random_weights else "",
         )
 
-    def _to_device(self, inputs: np.ndarray) -> torch.Tensor:
-        tensor = torch.from_numpy(np.ascontiguousarray(inputs))
-        if tensor.is_floating_point():
-            tensor = tensor.to(device=self.device, dtype=self.dtype)
-        else:
-            tensor = tensor.to(device=self.device)
-        if self.config.channels_last and tensor.dim() == 4:
-            tensor = tensor.contiguous(memory_format=torch.channels_last)
-        return tensor
+    def __enter__(self) -> TorchBackend:
+        return self
 
-    def _run(self, model: torch.nn.Module, inputs: np.ndarray) -> np.ndarray:
-        out = model(self._to_device(inputs))
+    def _apply_precision(self) -> None:
+        # Re-applied before every CUDA forward: the flags are process-wide, and another
+        # backend in the same process may have changed them.
+        if self.device.type == "cuda":
+            _apply_precision(self._tf32)
+
+    def _require_model(self) -> torch.nn.Module:
+        if self.model is None:
+            raise RuntimeError("TorchBackend used after close()")
+        return self.model
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        if x.is_floating_point():
+            x = x.to(dtype=self.dtype)
+        if self.config.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def _forward(self, model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if self._mark_step:
+            torch.compiler.cudagraph_mark_step_begin()
+        out = model(self._prepare(x))
         if not isinstance(out, torch.Tensor):
             raise ModelError(
                 f"the model returned a {type(out).__name__}, the torch backend needs one tensor",
                 "wrap the model so that forward() returns a single tensor",
             )
-        return out.detach().to(device="cpu", dtype=torch.float32).numpy()
+        # a copy where the output may alias memory the next call overwrites
+        return out.to(torch.float32, copy=self._mark_step)
+
+    def predict_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        """Outputs (float32, on the device) for a batch ``x`` already on the backend's device.
+
+        ``x``: any float dtype (cast to the compute dtype here) or integer ids, NCHW for
+        images (made channels_last here if configured). No host copy and no synchronisation:
+        the result is ready once the current CUDA stream has reached it."""
+        model = self._require_model()
+        if x.device != self.device:
+            raise DataError(
+                f"predict_tensor got a tensor on {x.device}, the backend runs on {self.device}",
+                f"move it first with x.to({str(self.device)!r}), or call predict() with numpy",
+            )
+        if x.shape[0] == 0:
+            raise DataError("predict_tensor got an empty batch", "pass at least one sample")
+        with torch.inference_mode():
+            if self.device.type == "cuda":
+                self._apply_precision()
+            if self.graphs is not None:
+                return self.graphs.run(x)
+            step = self.config.max_batch
+            if x.shape[0] <= step:
+                return self._forward(model, x)
+            chunks = [self._forward(model, x[i : i + step]) for i in range(0, x.shape[0], step)]
+            return torch.cat(chunks)
+
+    def _to_device(self, inputs: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(np.ascontiguousarray(inputs))
+        if tensor.is_floating_point():
+            return tensor.to(device=self.device, dtype=self.dtype)
+        return tensor.to(device=self.device)
+
+    def _run(self, inputs: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            out = self.predict_tensor(self._to_device(inputs))
+            return out.detach().cpu().numpy()
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
-        model = self.model
-        if model is None:
-            raise RuntimeError("TorchBackend.predict called after close()")
-        with torch.inference_mode():
-            return in_chunks(lambda x: self._run(model, x), inputs, self.config.max_batch)
+        self._require_model()
+        return in_chunks(self._run, inputs, self.config.max_batch)
 
     def warmup(self, inputs: np.ndarray) -> None:
+        """Run ``inputs`` once; in mode cudagraph first capture every configured batch size
+        for their sample shape (so no capture happens later, inside a timed run)."""
+        if self.graphs is not None:
+            with torch.inference_mode():
+                self._apply_precision()
+                self.graphs.capture_all(self._prepare(self._to_device(inputs[:1])))
         self.predict(inputs)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
     def describe(self) -> dict[str, Any]:
+        cfg = self.config
         facts: dict[str, Any] = {
             "backend": "torch",
             "device": str(self.device),
-            "dtype": self.config.dtype,
+            "dtype": cfg.dtype,
+            "mode": cfg.mode,
             "torch_version": torch.__version__,
             "threads": torch.get_num_threads(),
-            "max_batch": self.config.max_batch,
-            "channels_last": self.config.channels_last,
-            "compile": self.config.compile,
+            "max_batch": cfg.max_batch,
+            "channels_last": cfg.channels_last,
+            "compile": cfg.compile,
+            "fold_bn": cfg.fold_bn,
+            "folded_bn_pairs": self.folded_pairs,
+            "compile_cache_dir": cfg.compile_cache_dir if self.compile_cache else None,
+            "cudagraph_batches": list(cfg.graph_batches) if self.graphs is not None else None,
+            "cudagraph_captured": self.graphs.captured() if self.graphs is not None else None,
             "random_weights": self.capabilities.random_weights,
             "n_parameters": self.n_parameters,
         }
         if self.device.type == "cuda":
             facts["cuda_device_name"] = torch.cuda.get_device_name(self.device)
             facts["cuda_version"] = torch.version.cuda
+            facts["tf32"] = self._tf32
         return facts
 
     def close(self) -> None:
         if self.model is None:
             return
         self.model = None
+        self.graphs = None
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
