@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from inferlab.core.dataset import Dataset
-from inferlab.core.errors import ModelError
+from inferlab.core.errors import DataError, ModelError
 from inferlab.core.spec import (
     AccuracyTarget,
     BenchmarkSpec,
@@ -33,6 +33,7 @@ from inferlab.core.task import (
 log = logging.getLogger(__name__)
 
 DATASET_ID = "imagenet2012-val"
+CAL_LIST = "mlperf-calibration/ImageNet/cal_image_list_option_1.txt"  # under the data root
 MODEL_ID = "resnet50"
 
 _TOP1 = (AccuracyTarget(metric="acc", reference=76.46, lower=0.99),)
@@ -185,6 +186,55 @@ class ResNet50Task:
             sha256=facts.get("sha256"),
             size_bytes=facts.get("size_bytes"),
         )
+
+    def int8_calibration(
+        self, dataset: Any, data_dir: Path | None, batch_size: int
+    ) -> tuple[list[np.ndarray], dict[str, Any]]:
+        """Inputs to calibrate int8 activation ranges on: MLPerf's calibration list (500
+        validation images, the closed division's only allowed set) when the data root has it
+        (`inferlab prepare resnet50` fetches it) and the data is real; otherwise a stand-in,
+        the first samples of this run's QSL, labelled as such (open division at most)."""
+        import hashlib
+
+        bs = max(1, min(batch_size, 64))
+        cal = data_dir / CAL_LIST if data_dir is not None else None
+        if not dataset.synthetic and cal is not None and cal.is_file():
+            text = cal.read_text()
+            names = [line.strip() for line in text.splitlines() if line.strip()]
+            missing = [n for n in names if not (dataset.path / n).is_file()]
+            if missing:
+                raise DataError(
+                    f"{len(missing)} calibration images of {cal.name} are not in "
+                    f"{dataset.path} (e.g. {missing[0]})",
+                    "import the full validation set: inferlab prepare resnet50 --from ...",
+                )
+            tf = dataset.transform
+            crops = [
+                tf.crop_from_bytes((dataset.path / n).read_bytes(), decoder=dataset.decoder, name=n)
+                for n in names
+            ]
+            batches = [tf.normalize(np.stack(crops[i : i + bs])) for i in range(0, len(crops), bs)]
+            facts = {
+                "source": f"MLPerf calibration list {cal.name}",
+                "list": str(cal),
+                "list_sha256": hashlib.sha256(text.encode()).hexdigest(),
+                "count": len(names),
+                "closed_division": True,
+            }
+            return batches, facts
+        n = min(dataset.total_count, 64)
+        idx = list(range(n))
+        dataset.load(idx)
+        batches = [dataset.get_batch(np.arange(i, min(i + bs, n))) for i in range(0, n, bs)]
+        dataset.unload(idx)
+        why = "synthetic data" if dataset.synthetic else f"no {CAL_LIST} under the data root"
+        facts = {
+            "source": f"stand-in: the first {n} samples of this run's QSL ({why}); not MLPerf's "
+            "calibration set, not valid for the closed division",
+            "count": n,
+            "closed_division": False,
+        }
+        return batches, facts
 
     def null_output_shape(self, variant: Variant) -> tuple[int, ...]:
         return (variant.num_classes or 1000,)

@@ -113,6 +113,9 @@ def flags_section(cfg: RunConfig, spec: BenchmarkSpec, result: dict[str, Any]) -
         reasons.append(f"the dataset has {size} samples, not the benchmark's {spec.dataset_size:,}")
     if random_weights:
         reasons.append("random weights" if cfg.backend != "null" else "null backend")
+    quant = (result.get("backend") or {}).get("quantization") or {}
+    if quant and not (quant.get("calibration") or {}).get("closed_division"):
+        reasons.append("int8 calibrated on a stand-in, not MLPerf's calibration list")
     if cfg.quick:
         reasons.append("quick mode")
     if subset:

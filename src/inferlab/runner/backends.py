@@ -69,7 +69,15 @@ def build_replicas(
     facts: ModelFacts | None = None
     for device, label in zip(devices, labels, strict=True):
         backend, facts = build_backend(
-            cfg, spec, variant, task, model_path, batch_size, device=device, cache_dir=cache_dir
+            cfg,
+            spec,
+            variant,
+            task,
+            model_path,
+            batch_size,
+            device=device,
+            cache_dir=cache_dir,
+            dataset=dataset,
         )
         store: Any = host
         if use_device_store:
@@ -98,6 +106,7 @@ def build_backend(
     *,
     device: str | None = None,
     cache_dir: Path | None = None,
+    dataset: Dataset | None = None,
 ) -> tuple[Backend, ModelFacts]:
     """The backend of one replica on ``device`` (default: ``cfg.device``, a single device)."""
     device = device or cfg.device
@@ -133,7 +142,19 @@ def build_backend(
             compile_cache_dir=str(compile_dir) if compile_dir is not None else None,
         )
         model, facts = task.build_model(variant, model_path, seed=cfg.seed)
-        return TorchBackend(model, tcfg, random_weights=facts.random_weights), facts
+        calibration = None
+        if cfg.dtype == "int8":
+            hook = getattr(task, "int8_calibration", None)
+            if hook is None or dataset is None:
+                raise UnsupportedError(
+                    f"{spec.id} has no calibration set for int8",
+                    "use --dtype fp32 or bf16 for this benchmark",
+                )
+            calibration = hook(dataset, cfg.data_dir, batch_size)
+        backend = TorchBackend(
+            model, tcfg, random_weights=facts.random_weights, calibration=calibration
+        )
+        return backend, facts
     if cfg.backend == "onnxruntime":
         import hashlib
 

@@ -23,6 +23,7 @@ TORCH_DTYPES: dict[str, torch.dtype] = {
     "tf32": torch.float32,  # fp32 storage; TF32 math is a flag, see _apply_precision
     "fp16": torch.float16,
     "bf16": torch.bfloat16,
+    "int8": torch.float32,  # float32 inputs; the quantized model quantizes them itself
 }
 GRAPH_WARMUP_ITERS = 3  # eager runs on a side stream before each capture
 
@@ -192,6 +193,45 @@ class CudaGraphs:
         return sorted({size for size, _, _ in self.graphs})
 
 
+def quantize_int8(model: torch.nn.Module, calibration: Any) -> tuple[Any, dict[str, Any]]:
+    """Post-training static int8 (PyTorch FX graph mode, x86 backend: per-channel int8 weights,
+    per-tensor uint8 activations; conv+bn+relu fused first), calibrated on ``calibration``'s
+    batches. Returns the converted model and the facts for result.json."""
+    import time
+    import warnings
+
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+    if calibration is None:
+        raise ModelError(
+            "dtype int8 needs calibration inputs and none were given",
+            "the benchmark supplies them (MLPerf's calibration list, or a labelled synthetic "
+            "stand-in); use --dtype fp32/bf16 for a benchmark without a calibration set",
+        )
+    batches, facts = calibration
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.ao -> torchao migration
+        qmap = get_default_qconfig_mapping("x86")
+        example = torch.from_numpy(np.ascontiguousarray(batches[0][:1], dtype=np.float32))
+        prepared = prepare_fx(model, qmap, example_inputs=(example,))
+        seen = 0
+        with torch.inference_mode():
+            for b in batches:
+                prepared(torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32)))
+                seen += len(b)
+        quantized = convert_fx(prepared)
+    info = {
+        "scheme": "int8 post-training static (torch.ao FX, x86/fbgemm): per-channel int8 "
+        "weights, per-tensor uint8 activations, conv+bn(+relu) fused",
+        "calibration": {**facts, "samples_seen": seen},
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    log.info("int8: calibrated on %d samples (%s)", seen, facts.get("source"))
+    return quantized, info
+
+
 class TorchBackend(Backend):
     """Runs ``model`` on batches of NCHW float32 numpy inputs; returns float32 numpy outputs.
 
@@ -204,8 +244,15 @@ class TorchBackend(Backend):
     """
 
     def __init__(
-        self, model: torch.nn.Module, config: TorchBackendConfig, *, random_weights: bool
+        self,
+        model: torch.nn.Module,
+        config: TorchBackendConfig,
+        *,
+        random_weights: bool,
+        calibration: Any = None,
     ) -> None:
+        """``calibration`` (dtype int8 only): ``(batches, facts)``, float32 input batches
+        to calibrate the activation ranges on, and what they are (for result.json)."""
         config.check_runtime()
         self.config = config
         self.dtype = TORCH_DTYPES[config.dtype]
@@ -224,7 +271,10 @@ class TorchBackend(Backend):
 
         model = model.eval()
         self.folded_pairs = 0
-        if config.fold_bn:
+        self.quantization: dict[str, Any] | None = None
+        if config.dtype == "int8":
+            model, self.quantization = quantize_int8(model, calibration)
+        elif config.fold_bn:
             from inferlab.models.fuse import fold_batchnorm_pairs, foldable_pairs
 
             if foldable_pairs(model):  # no deep copy of a model with nothing to fold
@@ -381,6 +431,7 @@ class TorchBackend(Backend):
             "compile": cfg.compile,
             "fold_bn": cfg.fold_bn,
             "folded_bn_pairs": self.folded_pairs,
+            "quantization": self.quantization,
             "compile_cache_dir": cfg.compile_cache_dir if self.compile_cache else None,
             "cudagraph_batches": list(cfg.graph_batches) if self.graphs is not None else None,
             "cudagraph_captured": self.graphs.captured() if self.graphs is not None else None,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from inferlab.core.errors import ConfigError, UnsupportedError
 
-DTYPES: tuple[str, ...] = ("fp32", "fp16", "bf16", "tf32")
+DTYPES: tuple[str, ...] = ("fp32", "fp16", "bf16", "tf32", "int8")
 MODES: tuple[str, ...] = ("eager", "compile", "max-autotune", "cudagraph")
 COMPILE_MODES: tuple[str, ...] = ("compile", "max-autotune")
 _DEVICE_RE = re.compile(r"^(cpu|cuda(:\d+)?)$")
@@ -154,6 +154,18 @@ class TorchBackendConfig:
 
     def check_static(self) -> None:
         """Checks that need no torch import (the supervisor runs them before a run starts)."""
+        if self.dtype == "int8":
+            if self.is_cuda:
+                raise UnsupportedError(
+                    "dtype int8 is built for the CPU (PyTorch's x86/fbgemm quantized kernels); "
+                    "the GPU 8-bit path is not built yet",
+                    "use --device cpu for int8, or bf16/fp16 on the GPU",
+                )
+            if self.mode != "eager":
+                raise ConfigError(
+                    f"dtype int8 runs in mode eager only (got {self.mode})",
+                    "drop --torch-mode/--compile with --dtype int8",
+                )
         if self.is_cuda:
             return
         if self.dtype == "fp16":
