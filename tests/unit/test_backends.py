@@ -97,7 +97,7 @@ def test_capabilities_and_describe() -> None:
     [
         {"device": "gpu"},
         {"device": "cuda:x"},
-        {"dtype": "int8"},
+        {"dtype": "int4"},
         {"dtype": "float32"},
         {"max_batch": 0},
         {"threads": 0},
