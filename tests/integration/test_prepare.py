@@ -18,7 +18,13 @@ from PIL import Image
 
 from inferlab.data.manifest import Manifest
 from inferlab.data.prepare import DONE, FAILED, FETCHED, IMPORTED, MANUAL, prepare_sources
-from inferlab.data.sources import BenchmarkSources, Source, all_benchmarks, sources_for
+from inferlab.data.sources import (
+    BenchmarkSources,
+    Source,
+    all_benchmarks,
+    canonical_benchmark,
+    sources_for,
+)
 from tests.data_server import DataServer
 from tests.integration.helpers import cli
 
@@ -156,7 +162,8 @@ def test_cli_dry_run_lists_every_benchmark_and_check_reads_the_manifest(tmp_path
     for b in [*all_benchmarks(), "gpt-j-99", "sdxl"]:
         proc = cli("prepare", b, "--dry-run")
         assert proc.returncode == 0, proc.stderr
-        assert "size" in proc.stdout or "B" in proc.stdout
+        assert proc.stdout.startswith(f"{canonical_benchmark(b)}: ")
+        assert "total to download:" in proc.stdout
     bad = cli("prepare", "resnet51", "--dry-run")
     assert bad.returncode == 2 and "resnet50" in bad.stderr
     root = tmp_path / "root"

@@ -59,7 +59,7 @@ def test_report_json_rows_for_a_parent_folder(runs: dict[str, Any]) -> None:
     bad = rows[_dir(runs["server_invalid"]).name]
     assert bad["validity"] == "INVALID" and bad["scenario"] == "Server"
     assert any("latency constraint not met" in x for x in bad["reasons"])
-    assert bad["loadgen_reason"] and "SYNTHETIC" in bad["flags"]
+    assert bad["loadgen_reason"] and "SYNTHETIC DATA" in bad["flags"]
     ok = rows[_dir(runs["offline"]).name]
     assert ok["validity"] == "VALID" and ok["figure"] == runs["offline"]["result"]["value"]
     assert ok["unit"] == "samples/s" and ok["flags"][-1] == "NOT SUBMITTABLE"

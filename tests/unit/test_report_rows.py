@@ -163,7 +163,7 @@ def test_synthetic_and_shortcut_flags() -> None:
         },
     )
     r = table.row(run_of(res))
-    assert r["flags"] == ["SYNTHETIC", "NULL BACKEND", "QUICK", "SUBSET", "NOT SUBMITTABLE"]
+    assert r["flags"] == ["SYNTHETIC DATA", "NULL BACKEND", "QUICK", "SUBSET", "NOT SUBMITTABLE"]
     res["config"]["backend"] = "torch"
     assert table.flags(res)[1] == "RANDOM WEIGHTS"
     synth = accuracy_result(0.1, False)

@@ -260,12 +260,13 @@ def _place(src: Path, dst: Path) -> str:
         return "copied"
 
 
-def sample_decode(files: list[Path], k: int = 16) -> list[str]:
-    """Decode the first, the last and ``k`` evenly spaced images; return the failures."""
+def sample_decode(files: list[Path], k: int = 16) -> tuple[int, list[str]]:
+    """Decode the first, the last and ``k`` evenly spaced images; return how many were decoded
+    and the failures."""
     from PIL import Image
 
     if not files:
-        return []
+        return 0, []
     step = max(1, len(files) // k)
     pick = sorted({0, len(files) - 1, *range(0, len(files), step)})
     bad = []
@@ -275,7 +276,7 @@ def sample_decode(files: list[Path], k: int = 16) -> list[str]:
                 img.convert("RGB").load()
         except Exception as err:  # noqa: BLE001 - any decoder error is a bad image
             bad.append(f"{files[i].name}: {err}")
-    return bad
+    return len(pick), bad
 
 
 def import_val(src: Path, root: Path, *, devkit: Path | None = None) -> ImportReport:
@@ -317,7 +318,7 @@ def import_val(src: Path, root: Path, *, devkit: Path | None = None) -> ImportRe
             f"{len(unlabelled)} images have no label in {source} (e.g. {unlabelled[0]})",
             "use the matching devkit or val_map.txt",
         )
-    bad = sample_decode([scan.files[n] for n in sorted(scan.files)])
+    decoded, bad = sample_decode([scan.files[n] for n in sorted(scan.files)])
     if bad:
         raise DataError(
             f"{len(bad)} sampled images do not decode: {'; '.join(bad[:3])}",
@@ -325,8 +326,7 @@ def import_val(src: Path, root: Path, *, devkit: Path | None = None) -> ImportRe
         )
     if target.resolve() != src.resolve():
         target.mkdir(parents=True, exist_ok=True)
-    report = ImportReport(target, len(scan.files), scan.layout, source, decoded=0)
-    report.decoded = min(len(scan.files), 18)
+    report = ImportReport(target, len(scan.files), scan.layout, source, decoded=decoded)
     for name in sorted(scan.files):
         dst = target / name
         if dst.exists() and dst.stat().st_size == scan.files[name].stat().st_size:

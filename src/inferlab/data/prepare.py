@@ -108,11 +108,12 @@ def _verify_in_place(path: Path, source: Source) -> str | None:
         size = path.stat().st_size
         if size != source.size_bytes:
             return f"{path} has {size:,} bytes, expected {source.size_bytes:,}"
-    if source.sha256 and sha256_file(path) != source.sha256:
+    digest = sha256_file(path) if source.sha256 or source.sha256_prefix else None
+    if source.sha256 and digest != source.sha256:
         return f"{path}: sha256 differs from the published {source.sha256[:16]}..."
     if source.md5 and md5_file(path) != source.md5:
         return f"{path}: md5 differs from the published {source.md5}"
-    if source.sha256_prefix and not sha256_file(path).startswith(source.sha256_prefix):
+    if source.sha256_prefix and not (digest or "").startswith(source.sha256_prefix):
         return f"{path}: sha256 does not start with {source.sha256_prefix} (its file name's)"
     return None
 

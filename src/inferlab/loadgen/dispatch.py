@@ -277,7 +277,7 @@ class Dispatcher:
         # issue time of the first inbox sample; racing with _seal it can be older than the
         # truth (never newer), which only makes a latency budget cut sooner
         self._inbox_time = 0.0
-        # wake rule of issue_one (see _must_wake): None = always, 0 = on the first pending
+        # wake rule of issue_one: None = always, 0 = on the first pending
         # sample only, k = also each time k more samples are pending
         self._wake_every: int | None = (
             policy.max_batch
@@ -326,14 +326,19 @@ class Dispatcher:
     def issue_one(self, qid: int, index: int) -> None:
         """Record one issued sample (LoadGen's Server scenario issues them one by one): the
         same as ``issue([qid], [index])``, without taking the lock unless a waiting consumer
-        must be woken (see ``_must_wake``). An issue racing with close() may be dropped."""
+        must be woken. An issue racing with close() may be dropped.
+
+        Wake rule (``_wake_every``): a consumer with nothing pending waits without a timeout,
+        so the first pending sample wakes it; with a latency budget it is already waiting with
+        a timeout, so only each further full batch wakes it (a second batch thread may be
+        waiting; a busy one checks what is pending before it waits again). Other policies are
+        woken on every issue. Waking on every sample costs a thread switch per sample."""
         if self._closed:
             raise DispatchError("issue after close (1 sample)")
         inbox = self._inbox
         if not inbox:
             self._inbox_time = self._clock()
         inbox.append((qid, index))
-        # _must_wake(), inlined: this runs once per Server sample
         every = self._wake_every
         if every is not None:
             n = self._pending_count + len(inbox)
@@ -427,27 +432,9 @@ class Dispatcher:
                 if missing:
                     raise DispatchError(f"complete before first_token for ids {_fmt(missing)}")
             groups = _group(taken)
-            for flight, pos in groups:
+            for flight, pos, _ in groups:
                 flight.busy[pos] = True
-        try:
-            self._complete_fn(id_arr, payloads, n_tokens=n_tokens)
-        except BaseException:
-            with self._cond:
-                for flight, pos in groups:
-                    flight.busy[pos] = False
-                self._cond.notify_all()
-            raise
-        with self._cond:
-            for flight, pos in groups:
-                flight.busy[pos] = False
-                flight.done[pos] = True
-                flight.remaining -= len(pos)
-                if flight.remaining == 0:
-                    del self._flights[flight.batch.seq]
-            self._outstanding.difference_update(id_list)
-            self._completed += n
-            self._last_completion = self._clock()
-            self._cond.notify_all()
+        self._deliver(id_arr, payloads, n_tokens, groups, id_list)
 
     def complete_batch(self, batch: Batch, payloads: Payloads, n_tokens: NTokens = None) -> None:
         """Complete every sample of ``batch`` (payloads in batch order). A batch none of whose
@@ -470,20 +457,35 @@ class Dispatcher:
         if not whole or flight is None:
             self.complete(batch.ids, payloads, n_tokens=n_tokens)
             return
+        self._deliver(batch.ids, payloads, n_tokens, [(flight, _ALL, n)], flight.id_list)
+
+    def _deliver(
+        self,
+        ids: IdArray,
+        payloads: Payloads,
+        n_tokens: NTokens,
+        groups: list[_Group],
+        id_list: list[int],
+    ) -> None:
+        """Call complete_fn for samples already marked busy; on success retire them, on
+        failure leave them in flight (not busy) and re-raise."""
         try:
-            self._complete_fn(batch.ids, payloads, n_tokens=n_tokens)
+            self._complete_fn(ids, payloads, n_tokens=n_tokens)
         except BaseException:
             with self._cond:
-                flight.busy[:] = False
+                for flight, pos, _ in groups:
+                    flight.busy[pos] = False
                 self._cond.notify_all()
             raise
         with self._cond:
-            flight.busy[:] = False
-            flight.done[:] = True
-            flight.remaining = 0
-            del self._flights[batch.seq]
-            self._outstanding.difference_update(flight.id_list)
-            self._completed += n
+            for flight, pos, count in groups:
+                flight.busy[pos] = False
+                flight.done[pos] = True
+                flight.remaining -= count
+                if flight.remaining == 0:
+                    del self._flights[flight.batch.seq]
+            self._outstanding.difference_update(id_list)
+            self._completed += len(id_list)
             self._last_completion = self._clock()
             self._cond.notify_all()
 
@@ -536,20 +538,6 @@ class Dispatcher:
             )
 
     # ------------------------------------------------------------------ internals
-    def _must_wake(self) -> bool:
-        """After a single-sample issue: can a waiting consumer's decision have changed? For the
-        built-in policies only when the first sample arrives (a consumer with nothing pending
-        waits without a timeout) or another full batch is reached; a latency budget's consumer is
-        already waiting with a timeout. Waking on every sample costs a thread switch per sample,
-        which is what limits a Server run. Other policies are woken on every issue."""
-        every = self._wake_every
-        if every is None:
-            return True
-        # each time another full batch is pending (a second batch thread may be waiting); a
-        # consumer busy with a batch checks what is pending before it waits again
-        n = self._pending_count + len(self._inbox)
-        return n == 1 or bool(every and n % every == 0)
-
     def _seal(self) -> None:
         """Move the single-sample issues from the inbox into one chunk (arrival order kept).
         Under the lock; only this side pops, the issuing thread only appends."""
@@ -672,12 +660,17 @@ class Dispatcher:
         return f"complete of {len(id_list)} ids rejected, nothing completed; " + "; ".join(parts)
 
 
-def _group(slots: list[_Slot]) -> list[tuple[_Flight, IndexArray]]:
-    """(flight, positions) per flight, for vectorised mask updates."""
+_ALL = slice(None)  # every position of a flight
+#: (flight, positions or _ALL, how many) of one completion
+_Group = tuple[_Flight, "IndexArray | slice", int]
+
+
+def _group(slots: list[_Slot]) -> list[_Group]:
+    """(flight, positions, count) per flight, for vectorised mask updates."""
     by_flight: dict[int, tuple[_Flight, list[int]]] = {}
     for flight, pos in slots:
         by_flight.setdefault(flight.batch.seq, (flight, []))[1].append(pos)
-    return [(f, np.asarray(p, dtype=np.int64)) for f, p in by_flight.values()]
+    return [(f, np.asarray(p, dtype=np.int64), len(p)) for f, p in by_flight.values()]
 
 
 def _check_len(name: str, value: Any, n: int) -> None:

@@ -11,9 +11,11 @@ def labels(result: dict[str, Any]) -> list[str]:
     if flags.get("synthetic"):
         out.append("SYNTHETIC DATA")
     if flags.get("random_weights"):
-        out.append("RANDOM WEIGHTS" if result["config"]["backend"] != "null" else "NULL BACKEND")
-    if (result.get("benchmark") or {}).get("variant", {}).get("fmt") == "random-init":
-        out.append(f"{result['benchmark']['variant']['name'].upper()} MODEL")
+        null = (result.get("config") or {}).get("backend") == "null"
+        out.append("NULL BACKEND" if null else "RANDOM WEIGHTS")
+    variant = (result.get("benchmark") or {}).get("variant") or {}
+    if variant.get("fmt") == "random-init":
+        out.append(f"{str(variant.get('name')).upper()} MODEL")
     if flags.get("quick"):
         out.append("QUICK")
     if flags.get("subset"):

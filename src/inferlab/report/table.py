@@ -123,21 +123,10 @@ def _get(d: Any, *keys: str) -> Any:
 
 
 def flags(result: dict[str, Any]) -> list[str]:
-    """SYNTHETIC, RANDOM WEIGHTS (NULL BACKEND), QUICK, SUBSET, NOT SUBMITTABLE."""
-    f = result.get("flags") or {}
-    out = []
-    if f.get("synthetic"):
-        out.append("SYNTHETIC")
-    if f.get("random_weights"):
-        null = _get(result, "config", "backend") == "null"
-        out.append("NULL BACKEND" if null else "RANDOM WEIGHTS")
-    if f.get("quick"):
-        out.append("QUICK")
-    if f.get("subset"):
-        out.append("SUBSET")
-    if f and not f.get("submittable"):
-        out.append("NOT SUBMITTABLE")
-    return out
+    """The run's labels, as the end-of-run summary prints them (``report.console.labels``)."""
+    from inferlab.report.console import labels
+
+    return labels(result)
 
 
 def gpu_name(result: dict[str, Any]) -> str | None:

@@ -22,8 +22,16 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
-# preprocessed-cache size per sample where a benchmark caches (uint8 224x224x3 crops)
-CACHE_BYTES = {"resnet50": 50_000 * 224 * 224 * 3}
+
+
+def _cache_bytes(benchmark: str) -> int:
+    """Preprocessed-cache size of a benchmark that caches (ResNet50: uint8 crops)."""
+    if benchmark != "resnet50":
+        return 0
+    from inferlab.data.imagenet import VAL_COUNT
+    from inferlab.preprocessing.imagenet import CROP_SIZE
+
+    return VAL_COUNT * CROP_SIZE * CROP_SIZE * 3
 
 
 @dataclass(frozen=True)
@@ -210,7 +218,7 @@ def check_data(r: Report, benchmark: str, root: Path | None, *, verify_full: boo
                 res.detail,
                 f"inferlab prepare {benchmark} --data-dir {root} (re-verifies or re-fetches it)",
             )
-    cache = CACHE_BYTES.get(bs.benchmark, 0)
+    cache = _cache_bytes(bs.benchmark)
     need = missing_bytes + cache
     free = shutil.disk_usage(root).free
     detail = f"{_human(free)} free; still needed: {_human(missing_bytes)} data"
