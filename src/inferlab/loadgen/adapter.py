@@ -34,11 +34,12 @@ _MODE = {"performance": lg.TestMode.PerformanceOnly, "accuracy": lg.TestMode.Acc
 class _ResponsePool:
     """Reusable ``QuerySampleResponse`` objects over a staging buffer, for one thread.
 
-    Constructing a pybind ``QuerySampleResponse`` costs ~0.7 us per sample; setting the ``id``
-    of an existing one ~0.2 us. The pool keeps ``capacity`` responses whose ``data``/``size``
-    point at fixed rows of its own buffer; a completion copies the payload rows into that
-    buffer (one memcpy) and only sets ids. Safe because ``QuerySamplesComplete`` copies the
-    response structs (and LoadGen the payload bytes, for the accuracy log) before it returns.
+    Constructing a pybind ``QuerySampleResponse`` costs about 3x as much as setting the ``id``
+    of an existing one (docs/performance.md). The pool keeps ``capacity`` responses whose
+    ``data``/``size`` point at fixed rows of its own buffer; a completion copies the payload
+    rows into that buffer (one memcpy) and only sets ids. Safe because
+    ``QuerySamplesComplete`` copies the response structs (and LoadGen the payload bytes, for
+    the accuracy log) before it returns.
     """
 
     __slots__ = ("buf", "responses", "row")
