@@ -15,8 +15,8 @@ import numpy as np
 
 from inferlab.core.dataset import Dataset
 from inferlab.core.errors import ModelError
+from inferlab.core.rounds import targets_by_round
 from inferlab.core.spec import (
-    AccuracyTarget,
     BenchmarkSpec,
     QuickSettings,
     Scenario,
@@ -35,7 +35,6 @@ from inferlab.preprocessing.squad_types import MAX_SEQ_LENGTH, PAD_LOGIT
 DATASET_DIR = "squad-v1.1"
 MODEL_ID = "bert"
 REFERENCE_F1 = 90.874
-ROUNDS = ("v4.1", "v5.0", "v5.1", "v6.0", "v6.1")
 
 _LAYOUT = (
     "float32 (384, 2) per sample: (start_logit, end_logit) per token position; positions past "
@@ -273,7 +272,6 @@ class BertTask:
 
 
 def _spec(bid: str, lower: float, aliases: tuple[str, ...]) -> BenchmarkSpec:
-    target = (AccuracyTarget(metric="F1", reference=REFERENCE_F1, lower=lower),)
     return BenchmarkSpec(
         id=bid,
         loadgen_name="bert",
@@ -289,7 +287,7 @@ def _spec(bid: str, lower: float, aliases: tuple[str, ...]) -> BenchmarkSpec:
         scenarios=(Scenario.SINGLE_STREAM, Scenario.OFFLINE, Scenario.SERVER),
         variants=(PYTORCH, TINY, ONNX),
         metrics=("squad_f1",),
-        targets={r: target for r in ROUNDS},
+        targets=targets_by_round(bid),
         server_latency_ms=130.0,
         default_batch=64,
         synthetic_count=1024,

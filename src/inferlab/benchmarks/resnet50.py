@@ -14,8 +14,8 @@ import numpy as np
 
 from inferlab.core.dataset import Dataset
 from inferlab.core.errors import DataError, ModelError
+from inferlab.core.rounds import targets_by_round
 from inferlab.core.spec import (
-    AccuracyTarget,
     BenchmarkSpec,
     QuickSettings,
     Scenario,
@@ -36,7 +36,6 @@ DATASET_ID = "imagenet2012-val"
 CAL_LIST = "mlperf-calibration/ImageNet/cal_image_list_option_1.txt"  # under the data root
 MODEL_ID = "resnet50"
 
-_TOP1 = (AccuracyTarget(metric="acc", reference=76.46, lower=0.99),)
 
 PYTORCH = Variant(
     name="pytorch",
@@ -285,7 +284,7 @@ SPEC = BenchmarkSpec(
     scenarios=(Scenario.SINGLE_STREAM, Scenario.MULTI_STREAM, Scenario.OFFLINE, Scenario.SERVER),
     variants=(PYTORCH, TINY, ONNX),
     metrics=("top1",),
-    targets={r: _TOP1 for r in ("v4.1", "v5.0", "v5.1", "v6.0", "v6.1")},
+    targets=targets_by_round("resnet"),
     server_latency_ms=15.0,
     default_batch=32,
     synthetic_count=1024,
