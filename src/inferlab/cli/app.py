@@ -108,6 +108,13 @@ def run_cmd(
     audit_config: Annotated[
         Path | None, typer.Option(help="A compliance audit.config to apply.")
     ] = None,
+    audit: Annotated[
+        str | None,
+        typer.Option(
+            help="Run a compliance test: TEST01 or TEST04 (performance mode; its audit.config "
+            "goes into the run directory; docs/submission.md)."
+        ),
+    ] = None,
     trace: Annotated[bool, typer.Option("--trace", help="Keep LoadGen's trace log.")] = False,
     no_calibrate: Annotated[
         bool, typer.Option("--no-calibrate", help="Skip the calibration before the test.")
@@ -198,6 +205,7 @@ def run_cmd(
         "threads": threads,
         "variant": variant,
         "audit_config": audit_config,
+        "audit": audit.strip().upper() if audit else None,
         "padding": padding,
         "max_batch_tokens": max_batch_tokens,
         "torch_mode": torch_mode,
@@ -573,6 +581,11 @@ def compare_cmd(
         "json": lambda: cmp.render_json(doc),
     }[fmt]
     _emit(render(), out)
+
+
+from inferlab.cli.submission import submission_app  # noqa: E402
+
+app.add_typer(submission_app, name="submission")
 
 
 def main() -> None:

@@ -65,6 +65,12 @@ class RunConfig(BaseModel):
     quick: bool = False
     user_conf: Path | None = None
     audit_config: Path | None = None
+    audit: str | None = Field(
+        default=None,
+        pattern=r"^TEST0[1-9]$",
+        description="compliance test to run (TEST01, TEST04): its audit.config goes into the "
+        "run directory, where LoadGen reads it",
+    )
     loadgen: dict[str, float] = Field(default_factory=dict)
     batch_size: int | None = Field(default=None, ge=1)
     max_inflight_batches: int = Field(default=2, ge=1)

@@ -127,6 +127,7 @@ def prepare(cfg: RunConfig) -> dict[str, Any]:
     )
     if cfg.audit_config is not None and not cfg.audit_config.is_file():
         raise ConfigError(f"audit config {cfg.audit_config} does not exist", "check the path")
+    audit_text = _audit_text(cfg, spec)
     lg_version = _installed_loadgen()
     return {
         "spec": spec,
@@ -140,7 +141,28 @@ def prepare(cfg: RunConfig) -> dict[str, Any]:
         "user_values": user_values,
         "loadgen_version": lg_version,
         "round": cfg.round or round_for_version(lg_version),
+        "audit_text": audit_text,
     }
+
+
+def _audit_text(cfg: RunConfig, spec: BenchmarkSpec) -> str | None:
+    """The audit.config of ``--audit TEST0x`` (compliance tests run in performance mode)."""
+    if cfg.audit is None:
+        return None
+    if cfg.audit_config is not None:
+        raise ConfigError(
+            f"--audit {cfg.audit} and --audit-config both given",
+            "use --audit for the official tests, --audit-config for a file of your own",
+        )
+    if cfg.mode != Mode.PERFORMANCE.value:
+        raise ConfigError(
+            f"--audit {cfg.audit} runs in performance mode (LoadGen samples the accuracy log "
+            "itself)",
+            "drop --mode accuracy",
+        )
+    from inferlab.submission.compliance import audit_config_text
+
+    return audit_config_text(cfg.audit, spec.loadgen_name)
 
 
 def loadgen_layers(
@@ -206,7 +228,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     batch_size = cfg.batch_size or (NULL_BATCH if cfg.backend == "null" else spec.default_batch)
     system = capture_system(backend=cfg.backend)  # a bad INFERLAB_SYSTEM_JSON fails here
     started = now_iso()
-    run_dir = create_run_dir(cfg.out, spec.id, scenario.value, cfg.mode).resolve()
+    run_dir = create_run_dir(cfg.out, spec.id, scenario.value, cfg.audit or cfg.mode).resolve()
     sampler = TelemetrySampler(run_dir / "telemetry.csv", counted_gpus=gpu_indices_for(cfg.device))
     log.info("run directory: %s", run_dir)
     composed: dict[str, ComposedConf] = {}
@@ -223,6 +245,9 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         if cfg.audit_config is not None:
             audit_path = run_dir / "audit.config"
             shutil.copyfile(cfg.audit_config, audit_path)
+        elif p["audit_text"] is not None:  # LoadGen reads it from the worker's cwd, the run dir
+            audit_path = run_dir / "audit.config"
+            atomic_write_text(audit_path, p["audit_text"])
         sampler.start()  # the worker starts the LoadGen test on the message returned here
         return {
             "user_conf": str(run_dir / "user.conf"),
@@ -271,6 +296,9 @@ def run(cfg: RunConfig) -> dict[str, Any]:
             "audit_applied": False,
             "trace_kept": bool(cfg.trace),
         },
+        "audit": {"test": cfg.audit, "config": "audit.config", "applied": False}
+        if cfg.audit
+        else None,
         "result": None,
         "accuracy": None,
         "flags": None,
@@ -349,6 +377,8 @@ def _finish(result: dict[str, Any], cfg: RunConfig, p: dict[str, Any], run_dir: 
     value = oc.result  # None when LoadGen has no estimate (early stopping not met)
     audit_applied = any("Audit Config" in w for w in detail.warnings)
     result["loadgen"]["audit_applied"] = audit_applied
+    if result.get("audit"):
+        result["audit"]["applied"] = audit_applied
     result["loadgen"]["effective"] = oc.effective
     result["loadgen"]["results"] = {
         k: v
@@ -387,3 +417,10 @@ def _finish(result: dict[str, Any], cfg: RunConfig, p: dict[str, Any], run_dir: 
         result["status"] = {"VALID": "ok", "INVALID": "invalid"}.get(oc.validity or "", "failed")
         if detail.errors:
             result["error"] = {"kind": "loadgen", "message": "; ".join(detail.errors[:3])}
+    if result.get("audit") and not audit_applied:
+        result["status"] = "failed"
+        result["error"] = {
+            "kind": "audit",
+            "message": f"LoadGen did not apply the {cfg.audit} audit.config (see worker.log); "
+            "the run cannot serve as a compliance test",
+        }
