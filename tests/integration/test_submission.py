@@ -231,3 +231,25 @@ def test_cli_build_and_check_exit_codes(runs: Path, tmp_path: Path) -> None:
     assert "fix:" in proc.stdout and "min-duration" in proc.stdout
     proc = cli("run", "resnet50", "--backend", "null", "--mode", "accuracy", "--audit", "TEST01")
     assert proc.returncode == 2 and "performance mode" in proc.stderr
+
+
+def test_official_checker_agrees_where_installed(tree: Path) -> None:
+    """Optional: the official checker (INFERLAB_OFFICIAL_INFERENCE) on the same quick tree
+    finds the short duration and the partial accuracy run inferlab's checker finds."""
+    import os
+
+    from inferlab.submission.official import find_official_checker, run_official_checker
+
+    if not os.environ.get("INFERLAB_OFFICIAL_INFERENCE"):
+        pytest.skip("INFERLAB_OFFICIAL_INFERENCE is not set (a mlcommons/inference checkout)")
+    checker = find_official_checker(None, version="v6.1")
+    if checker is None:
+        pytest.skip("no official checker in the INFERLAB_OFFICIAL_INFERENCE checkout")
+    verdict = run_official_checker(
+        checker, tree, submitter="Acme", version="v6.1", skip_power_check=True
+    )
+    assert verdict.status == "fail", verdict.tail
+    text = "\n".join(verdict.errors)
+    assert "Test duration less than 600s" in text
+    assert "does not cover all dataset" in text
+    assert "missing ['multistream', 'singlestream']" in text

@@ -245,6 +245,9 @@ def _system_desc(opts: BuildOptions, runs: Sequence[Run]) -> tuple[dict[str, Any
             "system description taken from what the runs captured; fill the empty fields "
             "(`inferlab submission check` lists them) or pass --system-desc"
         )
+    for key, value in list(desc.items()):
+        if isinstance(value, int | float) and not isinstance(value, bool) and value == 0:
+            desc[key] = "0"  # the official checker reads a number 0 as an empty field
     for key, value in (("division", opts.division), ("submitter", opts.submitter)):
         if desc.get(key) not in (None, "", value):
             warnings.append(f"system description {key}={desc.get(key)!r} replaced by {value!r}")

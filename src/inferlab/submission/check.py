@@ -320,11 +320,13 @@ class _Checker:
                     f"field {key!r} is missing",
                     f'add "{key}": ... (docs/submission.md lists the fields)',
                 )
-            elif key in NON_EMPTY_FIELDS and str(desc[key]).strip() == "":
+            elif key in NON_EMPTY_FIELDS and (not desc[key] or str(desc[key]).strip() == ""):
+                # the official checker tests truthiness: a number 0 counts as empty too
+                hint = ' (write a zero as the string "0")' if desc[key] == 0 else ""
                 self.error(
                     "system-field-empty",
                     path,
-                    f"field {key!r} must not be empty",
+                    f"field {key!r} must not be empty{hint}",
                     f'fill "{key}" with this system\'s value',
                 )
         for key, want in (("division", division), ("submitter", submitter)):
