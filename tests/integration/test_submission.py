@@ -253,3 +253,56 @@ def test_official_checker_agrees_where_installed(tree: Path) -> None:
     assert "Test duration less than 600s" in text
     assert "does not cover all dataset" in text
     assert "missing ['multistream', 'singlestream']" in text
+
+
+def _nondeterministic_runs(runs: Path, tmp: Path, keep_accuracy: bool) -> Path:
+    """A copy of the runs whose TEST01 log answers differently from the accuracy run: every
+    wrong answer (class 0) becomes another wrong class; with ``keep_accuracy`` False the right
+    answers turn wrong too."""
+    import numpy as np
+
+    from inferlab.loadgen.accuracy_log import AccuracyEntry, iter_entries, write_accuracy_log
+
+    out = tmp / "nd-runs"
+    shutil.copytree(runs, out)
+    acc = next(out.glob("*_accuracy_*"))
+    labels = {
+        i: int(line.split()[1])
+        for i, line in enumerate((acc / "val_map.txt").read_text().splitlines())
+    }
+    log = next(out.glob("*_TEST01_*")) / "mlperf_log_accuracy.json"
+    changed = []
+    for e in iter_entries(log):
+        label = labels[e.qsl_idx]
+        if label != 0 or not keep_accuracy:
+            wrong = 1 if label != 1 else 2
+            e = AccuracyEntry.from_array(e.seq_id, e.qsl_idx, np.float32(wrong))
+        changed.append(e)
+    write_accuracy_log(log, changed)
+    return out
+
+
+def test_test01_fallback_for_a_nondeterministic_sut(runs: Path, tmp_path: Path) -> None:
+    nd = _nondeterministic_runs(runs, tmp_path, keep_accuracy=True)
+    tree = _build(nd, tmp_path)
+    t01 = tree / OFF / "TEST01"
+    assert "TEST FAIL" in (t01 / "verify_accuracy.txt").read_text()
+    names = sorted(p.name for p in (t01 / "accuracy").iterdir())
+    assert names == [
+        "accuracy.txt",
+        "baseline_accuracy.txt",
+        "compliance_accuracy.txt",
+        "mlperf_log_accuracy.json",
+    ]
+    base = (t01 / "accuracy/baseline_accuracy.txt").read_text()
+    assert base == (t01 / "accuracy/compliance_accuracy.txt").read_text()  # same score
+    assert set(check_tree(tree).codes()) == BASELINE  # the fallback passes: nothing new
+
+
+def test_test01_fallback_catches_changed_answers(runs: Path, tmp_path: Path) -> None:
+    nd = _nondeterministic_runs(runs, tmp_path, keep_accuracy=False)
+    tree = _build(nd, tmp_path)
+    comp = tree / OFF / "TEST01/accuracy/compliance_accuracy.txt"
+    assert comp.read_text().startswith("accuracy=0.000%")
+    extra = set(check_tree(tree).codes()) - BASELINE
+    assert extra == {("compliance-failed", f"{OFF}/TEST01/accuracy/compliance_accuracy.txt")}

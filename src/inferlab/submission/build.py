@@ -431,6 +431,8 @@ def _write_entry(lay: Layout, system: str, entry: Entry, round_: str) -> None:
                 test_run_dir=run.path,
                 dtype=dtype,
             )
+            if not summary.get("accuracy_pass"):
+                _test01_fallback(out, entry, acc, run, round_)
             test_log = out / "accuracy" / "mlperf_log_accuracy.json"
             if test_log.is_file():
                 digest = truncate_accuracy_log(test_log, test_log.with_suffix(".tmp"))
@@ -441,6 +443,38 @@ def _write_entry(lay: Layout, system: str, entry: Entry, round_: str) -> None:
                 out, reference_detail=perf.path / "mlperf_log_detail.txt", test_run_dir=run.path
             )
         entry.compliance[test] = summary
+
+
+def _test01_fallback(out: Path, entry: Entry, acc: Run, test_run: Run, round_: str) -> None:
+    """TEST01's answer to a non-deterministic SUT (rules §5): score the accuracy run's log
+    restricted to the samples TEST01 logged (baseline) and TEST01's own log (compliance) with
+    the benchmark's evaluation; the two must agree within the round's delta."""
+    from inferlab.runner.evaluate import evaluate_log
+    from inferlab.submission import compliance
+    from inferlab.submission.accuracy_txt import parse_accuracy_txt
+
+    brules = rules_for(round_).benchmarks[entry.benchmark]
+    test_log = test_run.path / "mlperf_log_accuracy.json"
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            base_log = Path(tmp) / "mlperf_log_accuracy_baseline.json"
+            compliance.baseline_subset(acc.path / "mlperf_log_accuracy.json", test_log, base_log)
+            base = evaluate_log(acc.result, base_log, Path(tmp) / "baseline")
+            comp = evaluate_log(acc.result, test_log, Path(tmp) / "compliance")
+    except InferlabError as exc:
+        entry.notes.append(f"TEST01 accuracy differs and the fallback could not be scored: {exc}")
+        return
+    atomic_write_text(out / "accuracy" / "baseline_accuracy.txt", base)
+    atomic_write_text(out / "accuracy" / "compliance_accuracy.txt", comp)
+    metrics = [t.metric for t in brules.targets]
+    ok, msgs = compliance.accuracy_delta_ok(
+        parse_accuracy_txt(base, metrics), parse_accuracy_txt(comp, metrics), brules.delta_percent
+    )
+    entry.compliance["TEST01_fallback"] = {"passed": ok, "messages": msgs}
+    entry.notes.append(
+        "TEST01 responses differ from the accuracy run's (non-deterministic SUT): baseline and "
+        f"compliance accuracy {'agree' if ok else 'DIFFER: ' + '; '.join(msgs)}"
+    )
 
 
 def _payload_dtype(result: dict[str, Any]) -> str:
