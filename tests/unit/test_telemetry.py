@@ -107,7 +107,9 @@ def test_cpu_sampling_on_this_machine(tmp_path: Path) -> None:
     rows = read_rows(tmp_path / "t.csv")
     assert {r["device"] for r in rows} == {"cpu"}
     assert rows[0]["util_pct"] == ""  # no previous reading to diff against
-    assert all(0 <= float(r["util_pct"]) <= 100 for r in rows[1:])
+    # a tick where /proc/stat did not advance (10 ms jiffies, a busy machine) stays blank
+    values = [float(r["util_pct"]) for r in rows[1:] if r["util_pct"] != ""]
+    assert values and all(0 <= v <= 100 for v in values)
 
 
 def test_proc_parsers() -> None:
