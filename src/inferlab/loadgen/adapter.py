@@ -18,6 +18,7 @@ import mlperf_loadgen as lg
 import numpy as np
 
 from inferlab.core.errors import ConfigError, RunFailed
+from inferlab.loadgen import mlperf_conf, probe
 from inferlab.loadgen.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
@@ -115,9 +116,43 @@ class TestSpec:
     trace: bool
 
 
-def configure(spec: TestSpec) -> Any:
+def configure(spec: TestSpec) -> tuple[Any, mlperf_conf.ConfigLoad]:
+    """TestSettings for the spec, and how they were loaded (also logged).
+
+    A LoadGen with a built-in mlperf.conf gets exactly one ``FromConfig(user.conf)`` call: it
+    applies its own file first, and a second user.conf call would log an ERROR that fails a
+    submission (rules file §1.1). A build without one (PyPI 4.1.7; LoadGen 4.0 and older) gets
+    the round's mlperf.conf from inferlab, written next to user.conf and read first with the
+    seed keys, then user.conf; in the 4.1.7 build both are read as ``is_mlperf_conf=True``, so
+    LoadGen does not look for its own missing file (that logs "can't open file" as an ERROR).
+    """
+    import tempfile
+
+    version = probe.installed_version()
+    flavor = probe.from_config_flavor(lg)
+    with tempfile.TemporaryDirectory(prefix="inferlab-conf-") as tmp:
+        empty = Path(tmp) / "empty.conf"  # must exist: the 4.1.7 build reads the given path
+        empty.write_text("")
+        embedded = any(probe.builtin_seeds(lg, spec.model, spec.scenario, str(empty)))
     settings = lg.TestSettings()
-    rc = settings.FromConfig(str(spec.user_conf), spec.model, spec.scenario)
+    supplied: Path | None = None
+    rnd: str | None = None
+    calls: list[str] = []
+    if embedded:
+        rc = probe.load_user_conf(lg, settings, str(spec.user_conf), spec.model, spec.scenario)
+        calls.append(spec.user_conf.name)
+    else:
+        supplied, rnd = mlperf_conf.supply(spec.user_conf.parent, version, flavor)
+        rc = probe.load_as_mlperf_conf(lg, settings, str(supplied), spec.model, spec.scenario)
+        calls.append(f"{supplied.name} (as mlperf.conf)")
+        if rc != 0:
+            raise ConfigError(
+                f"LoadGen rejected {supplied} (FromConfig returned {rc})",
+                "report it: the file is inferlab's own (src/inferlab/loadgen/mlperf_conf.py)",
+            )
+        # the same way: no user.conf count, so no lookup of the build's missing file
+        rc = probe.load_as_mlperf_conf(lg, settings, str(spec.user_conf), spec.model, spec.scenario)
+        calls.append(f"{spec.user_conf.name} (as mlperf.conf)")
     if rc != 0:
         raise ConfigError(
             f"LoadGen rejected {spec.user_conf} (FromConfig returned {rc})",
@@ -125,7 +160,16 @@ def configure(spec: TestSpec) -> Any:
         )
     settings.scenario = _SCENARIO[spec.scenario]
     settings.mode = _MODE[spec.mode]
-    return settings
+    load = mlperf_conf.ConfigLoad(
+        loadgen_version=version,
+        from_config=flavor,
+        embedded_conf=embedded,
+        mlperf_conf=supplied,
+        round=rnd,
+        calls=tuple(calls),
+    )
+    log.info("LoadGen config: %s; FromConfig calls: %s", load.describe(), ", ".join(calls))
+    return settings, load
 
 
 def run_test(
@@ -135,9 +179,10 @@ def run_test(
     unload: Callable[[Sequence[int]], None],
     dispatcher: Dispatcher,
     on_start: Callable[[], None] | None = None,
-) -> None:
-    """Run one LoadGen test in this process. Call at most once per process."""
-    settings = configure(spec)
+) -> mlperf_conf.ConfigLoad:
+    """Run one LoadGen test in this process (at most once per process); returns how its
+    settings were loaded."""
+    settings, config_load = configure(spec)
     log_settings = lg.LogSettings()
     log_settings.log_output.outdir = str(spec.out_dir)
     log_settings.log_output.copy_summary_to_stdout = False
@@ -163,6 +208,7 @@ def run_test(
     finally:
         lg.DestroyQSL(qsl)
         lg.DestroySUT(sut)
+    return config_load
 
 
 class BatchLoop:

@@ -18,7 +18,7 @@ from inferlab.loadgen.adapter import TestSpec, configure
 
 def run_naive_test(spec: TestSpec) -> None:
     """Run one LoadGen test with the naive SUT in this process (once per process)."""
-    settings = configure(spec)
+    settings, _ = configure(spec)
     log_settings = lg.LogSettings()
     log_settings.log_output.outdir = str(spec.out_dir)
     log_settings.log_output.copy_summary_to_stdout = False

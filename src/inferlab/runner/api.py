@@ -13,7 +13,7 @@ from inferlab.config.loader import default_cache_dir
 from inferlab.config.run_config import RunConfig
 from inferlab.core import registry
 from inferlab.core.errors import ConfigError, InferlabError, UnsupportedError
-from inferlab.core.rounds import round_for_seeds, round_for_version
+from inferlab.core.rounds import round_for_seeds
 from inferlab.core.spec import OFFICIAL_FIELD, BenchmarkSpec, Mode, Scenario
 from inferlab.core.task import BenchmarkTask
 from inferlab.loadgen.settings import ComposedConf, Layer, compose, parse_user_conf
@@ -129,6 +129,7 @@ def prepare(cfg: RunConfig) -> dict[str, Any]:
         raise ConfigError(f"audit config {cfg.audit_config} does not exist", "check the path")
     audit_text = _audit_text(cfg, spec)
     lg_version = _installed_loadgen()
+    probe, round_ = _round(cfg)
     return {
         "spec": spec,
         "scenario": scenario,
@@ -140,9 +141,27 @@ def prepare(cfg: RunConfig) -> dict[str, Any]:
         "verified": verified,
         "user_values": user_values,
         "loadgen_version": lg_version,
-        "round": cfg.round or round_for_version(lg_version),
+        "round": round_,
+        "probe": probe,
         "audit_text": audit_text,
     }
+
+
+def _round(cfg: RunConfig) -> tuple[dict[str, Any], str]:
+    """The round the installed LoadGen serves, from the seeds it applies (docs/rounds.md); a
+    different ``--set round=`` is refused: seeds cannot be changed by configuration."""
+    from inferlab.loadgen.probe import as_dict, probe_round, resolve_round
+
+    probe = probe_round()
+    round_ = resolve_round(probe)
+    if cfg.round is not None and cfg.round != round_:
+        raise ConfigError(
+            f"round {cfg.round} asked for, but the installed mlcommons-loadgen "
+            f"{probe.loadgen_version} serves {round_} (its seeds decide, and user.conf cannot "
+            "change them)",
+            f"install a LoadGen release of {cfg.round} (docs/rounds.md), or drop the round",
+        )
+    return as_dict(probe), round_
 
 
 def _audit_text(cfg: RunConfig, spec: BenchmarkSpec) -> str | None:
@@ -295,6 +314,8 @@ def run(cfg: RunConfig) -> dict[str, Any]:
             "audit_config": str(cfg.audit_config) if cfg.audit_config else None,
             "audit_applied": False,
             "trace_kept": bool(cfg.trace),
+            "probe": p["probe"],
+            "config_load": (out.done or {}).get("config_load"),
         },
         "audit": {"test": cfg.audit, "config": "audit.config", "applied": False}
         if cfg.audit

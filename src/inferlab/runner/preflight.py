@@ -91,13 +91,15 @@ def check_loadgen(r: Report) -> None:
             "pip install mlcommons-loadgen (6.0.17 serves round v6.1)",
         )
         return
-    from inferlab.core.rounds import round_for_version
+    from inferlab.core.errors import ConfigError
+    from inferlab.loadgen.probe import probe_round, resolve_round
 
     try:
-        rnd = round_for_version(v)
-    except Exception:  # noqa: BLE001 - an unknown version is reported, not fatal
-        rnd = None
-    r.add("loadgen", OK, f"mlcommons-loadgen {v}" + (f" (round {rnd})" if rnd else ""))
+        rnd = resolve_round(probe_round())
+    except ConfigError as exc:
+        r.add("loadgen", FAIL, f"mlcommons-loadgen {v}: {exc.message}", exc.fix)
+        return
+    r.add("loadgen", OK, f"mlcommons-loadgen {v} (round {rnd}, from the seeds it applies)")
 
 
 def _driver_version() -> str | None:

@@ -295,7 +295,7 @@ def work(job: dict[str, Any], chan: Channel) -> None:
     loop.start()
     hb.start()
     t_lg = time.perf_counter()
-    run_test(
+    config_load = run_test(
         test,
         load=stores.guarded(stores.load, report),
         unload=stores.guarded(stores.unload, report),
@@ -304,9 +304,7 @@ def work(job: dict[str, Any], chan: Channel) -> None:
     t_done = time.perf_counter()
     stop.set()
     loop.stop()
-    per_replica = [
-        {"device": r.label, **st} for r, st in zip(replicas, loop.stats(), strict=True)
-    ]
+    per_replica = [{"device": r.label, **st} for r, st in zip(replicas, loop.stats(), strict=True)]
     for r in replicas:
         r.backend.close()
     with send_lock:
@@ -320,6 +318,13 @@ def work(job: dict[str, Any], chan: Channel) -> None:
                 },
                 "timings": {"loadgen_s": round(t_done - t_lg, 3)},
                 "replicas": per_replica,
+                "config_load": {
+                    **asdict(config_load),
+                    "mlperf_conf": str(config_load.mlperf_conf)
+                    if config_load.mlperf_conf
+                    else None,
+                    "description": config_load.describe(),
+                },
             }
         )
 

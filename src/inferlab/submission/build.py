@@ -397,12 +397,13 @@ def _write_entry(lay: Layout, system: str, entry: Entry, round_: str) -> None:
     atomic_write_json(
         lay.measurements_json(system, entry.benchmark, entry.scenario), _measurements(perf)
     )
-    if round_ == "v4.1":
-        from inferlab.loadgen.mlperf_conf import for_round
+    if round_ == "v4.1":  # v4.1 measurements ship the mlperf.conf the run used
+        if (perf.path / "mlperf.conf").is_file():  # supplied by inferlab (no built-in one)
+            shutil.copyfile(perf.path / "mlperf.conf", meas_dir / "mlperf.conf")
+        else:  # the LoadGen's built-in file: the round's, which inferlab also has
+            from inferlab.loadgen.mlperf_conf import render
 
-        conf = for_round(round_)
-        if conf:
-            atomic_write_text(meas_dir / "mlperf.conf", conf)
+            atomic_write_text(meas_dir / "mlperf.conf", render(round_))
     _copy_logs(perf, res_dir / "performance" / "run_1")
     acc = entry.accuracy
     if acc is not None:
