@@ -197,6 +197,7 @@ def select(
             continue
         entry = Entry(bench, scenario, perf, chosen.pop("accuracy", None), ignored=ignored)
         entry.audits = {k: v for k, v in chosen.items() if k in AUDITS}
+        warnings += [f"{bench} {scenario}: {w}" for w in _mismatches(entry)]
         for run in ignored:
             warnings.append(f"{bench} {scenario}: {run.path} not used (a newer run of its kind is)")
         if entry.accuracy is None:
@@ -213,6 +214,29 @@ def select(
                     )
         entries.append(entry)
     return entries, warnings, refused
+
+
+# What must be the same in the runs of one result: the system under test and its data.
+SAME_CONFIG = ("backend", "device", "dtype", "variant", "model_path", "torch_mode", "fold_bn")
+SAME_DATASET = ("dataset_id", "path", "total_count", "seed", "transform_key")
+
+
+def _mismatches(entry: Entry) -> list[str]:
+    """Differences between the performance run and the entry's other runs that make them
+    results of different systems (or data)."""
+    base = entry.performance.result
+    out = []
+    others = {"accuracy": entry.accuracy, **entry.audits}
+    for kind, run in others.items():
+        if run is None:
+            continue
+        for section, keys in (("config", SAME_CONFIG), ("dataset", SAME_DATASET)):
+            a, b = base.get(section) or {}, run.result.get(section) or {}
+            diff = [k for k in keys if a.get(k) != b.get(k)]
+            if diff:
+                what = ", ".join(f"{k} {a.get(k)!r} vs {b.get(k)!r}" for k in diff)
+                out.append(f"the {kind} run differs from the performance run in {section}: {what}")
+    return out
 
 
 def _system_desc(opts: BuildOptions, runs: Sequence[Run]) -> tuple[dict[str, Any], list[str]]:
@@ -312,11 +336,10 @@ def _weights(result: dict[str, Any]) -> tuple[str, str, str]:
 
 def _measurements(run: Run) -> dict[str, str]:
     start, dtype, changes = _weights(run.result)
-    variant = (run.result.get("benchmark") or {}).get("variant") or {}
+    store = run.result.get("sample_store") or {}
     return {
-        "input_data_types": "uint8"
-        if variant.get("preprocessing", "").startswith("imagenet")
-        else dtype,
+        # samples kept on the device as uint8 crops are what the model's input is made from
+        "input_data_types": "uint8" if store.get("kind") == "device" else dtype,
         "retraining": "No",
         "starting_weights_filename": start,
         "weight_data_types": dtype,

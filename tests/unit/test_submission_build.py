@@ -1,0 +1,53 @@
+"""Pieces of the submission build that need no run: truncation, consistency warnings."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from inferlab.report.table import Run
+from inferlab.submission.build import Entry, _mismatches, truncate_accuracy_log
+from inferlab.submission.layout import safe_name
+
+
+def test_truncation_keeps_both_ends_and_hashes_the_whole_file(tmp_path: Path) -> None:
+    src = tmp_path / "log.json"
+    body = "".join(
+        f'{{ "seq_id" : {i}, "qsl_idx" : {i}, "data" : "00000000" }},\n' for i in range(500)
+    )
+    src.write_text("[\n" + body + "]\n")
+    dst = tmp_path / "out" / "log.json"
+    digest = truncate_accuracy_log(src, dst)
+    assert digest == hashlib.sha256(src.read_bytes()).hexdigest()
+    full = src.read_bytes()
+    assert dst.read_bytes() == full[:4096] + b"\n\n...\n\n" + full[-4096:]
+    small = tmp_path / "small.json"
+    small.write_text("[\n]\n")
+    assert (
+        truncate_accuracy_log(small, tmp_path / "s2.json") == hashlib.sha256(b"[\n]\n").hexdigest()
+    )
+    assert (tmp_path / "s2.json").read_text() == "[\n]\n"
+
+
+def _run(name: str, **config: Any) -> Run:
+    base = {"backend": "torch", "device": "cuda", "dtype": "fp16", "variant": None}
+    dataset = {"dataset_id": "imagenet2012-val", "total_count": 50000, "path": "/d"}
+    return Run(Path(name), {"config": {**base, **config}, "dataset": dataset})
+
+
+def test_runs_of_one_result_must_share_system_and_data() -> None:
+    entry = Entry("resnet", "Offline", _run("perf"), _run("acc", dtype="fp32"))
+    entry.audits = {"TEST01": _run("t01")}
+    assert _mismatches(entry) == [
+        "the accuracy run differs from the performance run in config: dtype 'fp16' vs 'fp32'"
+    ]
+    entry.audits["TEST04"] = Run(Path("t04"), {"config": _run("x").result["config"]})
+    (msg,) = _mismatches(entry)[1:]
+    assert msg.startswith("the TEST04 run differs from the performance run in dataset:")
+
+
+def test_safe_system_names() -> None:
+    assert safe_name("1xH100-SXM-80GB") == "1xH100-SXM-80GB"
+    assert safe_name("my box / v2") == "my_box_v2"
+    assert safe_name("///") == "system"
