@@ -51,3 +51,16 @@ def test_safe_system_names() -> None:
     assert safe_name("1xH100-SXM-80GB") == "1xH100-SXM-80GB"
     assert safe_name("my box / v2") == "my_box_v2"
     assert safe_name("///") == "system"
+
+
+def test_flags_name_what_the_round_lacks() -> None:
+    from inferlab.core import registry
+    from inferlab.results.schema import _round_reasons
+
+    resnet = registry.get("resnet50")
+    assert _round_reasons(resnet, "Server", "v6.1") == [
+        "round v6.1 has no Server scenario for resnet"
+    ]
+    assert _round_reasons(resnet, "Server", "v5.0") == []  # datacenter had it then
+    assert _round_reasons(resnet, "Offline", "v6.1") == []
+    assert _round_reasons(resnet, "Offline", None) == []

@@ -98,6 +98,21 @@ def accuracy_section(
     }
 
 
+def _round_reasons(spec: BenchmarkSpec, scenario: str, round_: str | None) -> list[str]:
+    """Why the run's round cannot take this benchmark/scenario (rules §2.4), if it cannot."""
+    from inferlab.core.rounds import RULES
+
+    rules = RULES.get(str(round_))
+    if rules is None:
+        return []
+    b = rules.benchmark(spec.checker_name)
+    if b is None:
+        return [f"round {round_} has no {spec.checker_name} benchmark"]
+    if not any(scenario in b.scenarios(c) for c in ("datacenter", "edge")):
+        return [f"round {round_} has no {scenario} scenario for {spec.checker_name}"]
+    return []
+
+
 def flags_section(cfg: RunConfig, spec: BenchmarkSpec, result: dict[str, Any]) -> dict[str, Any]:
     ds = result.get("dataset") or {}
     model = result.get("model") or {}
@@ -137,6 +152,8 @@ def flags_section(cfg: RunConfig, spec: BenchmarkSpec, result: dict[str, Any]) -
     for scenario, why in spec.unsubmittable.items():
         if scenario.value == cfg.scenario:
             reasons.append(why)
+    if not any(s.value == cfg.scenario for s in spec.unsubmittable):
+        reasons += _round_reasons(spec, cfg.scenario, result.get("round"))
     return {
         "synthetic": synthetic,
         "random_weights": random_weights,
