@@ -46,6 +46,10 @@ def perf_values(round_: str, scenario: str, score: float) -> dict[str, Any]:
         "result_min_duration_met": True,
         "result_min_queries_met": True,
     }
+    if scenario != "Offline":
+        v["effective_target_latency_percentile"] = 0.9 if scenario == "SingleStream" else 0.99
+    if scenario == "MultiStream":
+        v["effective_samples_per_query"] = 8
     if scenario == "Offline":
         v.update(effective_samples_per_query=24576, result_samples_per_second=score)
     elif scenario == "SingleStream":
@@ -172,6 +176,31 @@ def test_each_rule_fires(tmp_path: Path) -> None:
         ("missing-file", "calibration.md"),
         ("measurements-field", "measurements.json"),
     }
+
+
+def test_settings_that_differ_from_mlperf_conf(tmp_path: Path) -> None:
+    lay = write_tree(tmp_path)
+    ss = lay.results("box", "resnet", "SingleStream")
+    ms = lay.results("box", "resnet", "MultiStream")
+    v = perf_values("v6.1", "SingleStream", 500000.0)
+    v["effective_target_latency_percentile"] = 0.5
+    _detail(ss / "performance/run_1/mlperf_log_detail.txt", v)
+    w = perf_values("v6.1", "MultiStream", 500000.0)
+    w["effective_samples_per_query"] = 4
+    _detail(ms / "performance/run_1/mlperf_log_detail.txt", w)
+    found = [(f.code, f.path.split("/")[-4], f.message) for f in check_tree(tmp_path).errors]
+    assert found == [
+        (
+            "setting-differs",
+            "MultiStream",
+            "MultiStream samples_per_query is 4, mlperf.conf's is 8",
+        ),
+        (
+            "setting-differs",
+            "SingleStream",
+            "target_latency_percentile is 0.5, mlperf.conf's is 0.9",
+        ),
+    ]
 
 
 def test_compliance_claim_is_rechecked_against_the_logs(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from inferlab.core.rounds import (
     INTERACTIVE,
     MAX_ACCURACY_LOG_BYTES,
     MIN_DURATION_MS,
+    MS,
     OFFLINE,
     RESULT_FIELD,
     SERVER,
@@ -235,6 +236,7 @@ class ResultChecks(CheckerBase):
                     f"target latency {lat} ns above the {b.server_latency_ns} ns bound",
                     "do not raise target_latency in user.conf",
                 )
+        self._settings(detail, v, b, scenario)
         if not isinstance(v.get(RESULT_FIELD.get(want, "")), int | float):
             self.error(
                 "no-result",
@@ -243,6 +245,34 @@ class ResultChecks(CheckerBase):
                 "the run did not finish; rerun it",
             )
         return v
+
+    def _settings(self, detail: Path, v: dict[str, Any], b: BenchmarkRules, scenario: str) -> None:
+        """Settings a user.conf can change but a submission may not (mlperf.conf's values)."""
+        want = b.latency_percentile.get(scenario)
+        got = v.get("effective_target_latency_percentile")
+        if want is not None and isinstance(got, int | float) and abs(got - want) > 1e-9:
+            self.error(
+                "setting-differs",
+                detail,
+                f"target_latency_percentile is {got}, mlperf.conf's is {want}",
+                "remove target_latency_percentile from your user.conf and rerun",
+            )
+        spq = v.get("effective_samples_per_query")
+        if scenario == MS and isinstance(spq, int) and spq != 8:
+            self.error(
+                "setting-differs",
+                detail,
+                f"MultiStream samples_per_query is {spq}, mlperf.conf's is 8",
+                "remove samples_per_query from your user.conf and rerun",
+            )
+        if b.equal_issue and v.get("effective_sample_concatenate_permutation") is False:
+            self.warn(
+                "setting-differs",
+                detail,
+                "equal-issue mode (sample_concatenate_permutation) is off; mlperf.conf turns it "
+                f"on for {b.name} (the current official checker does not enforce it)",
+                "remove sample_concatenate_permutation from your user.conf and rerun",
+            )
 
     def accuracy(self, acc: Path, rules: RoundRules, b: BenchmarkRules) -> None:
         detail = acc / "mlperf_log_detail.txt"
