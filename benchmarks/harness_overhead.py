@@ -2,16 +2,20 @@
 """Harness overhead: inferlab's SUT path with the null backend vs a naive Python SUT, under the
 official LoadGen, same command, same settings.
 
-  naive     - ConstructSUT; every sample completed inline in the issue callback, one
-              QuerySamplesComplete per sample (inferlab.loadgen.naive)
-  inferlab  - the worker's path: fast SUT callback -> dispatch library (the worker's plan:
-              fixed batches of --batch; in Server a latency budget) -> one batch thread -> null
-              backend (zeros, ResNet50's 1000 outputs) -> ResNet50 postprocess -> bulk completion
+  naive            - ConstructSUT; every sample completed inline in the issue callback, one
+                     QuerySamplesComplete per sample (inferlab.loadgen.naive)
+  inferlab         - the worker's path: fast SUT callback -> dispatch library (the worker's
+                     plan: fixed batches of --batch; in Server a latency budget) -> one batch
+                     thread -> null backend (zeros, ResNet50's 1000 outputs) -> ResNet50
+                     postprocess -> bulk completion
+  inferlab-native  - the same, but LoadGen issues to the native C++ SUT (native_issue=on:
+                     IssueQuery only queues, no Python) and a pump thread hands the queued
+                     samples to the dispatcher in bulk (inferlab.loadgen.native)
 
-Both answer every sample with one float32 (ResNet50's payload); neither computes anything, so
+All answer every sample with one float32 (ResNet50's payload); none computes anything, so
 what is measured is the harness. Offline: samples/s, median of --repeats runs. Server: the
 highest VALID target_qps among probes (geometric, x --step, each a full LoadGen test, one
-process per test; the two SUTs alternate at each rate) at ResNet50's 15 ms bound. LoadGen
+process per test; the SUTs alternate at each rate) at ResNet50's 15 ms bound. LoadGen
 trace off (on with --trace), query coalescing off, same QSL (1,024 samples), same durations.
 
     python benchmarks/harness_overhead.py
@@ -35,6 +39,7 @@ from typing import Any
 import numpy as np
 
 QSL = 1024
+SUTS = ("naive", "inferlab", "inferlab-native")
 
 
 def child(args: argparse.Namespace) -> dict[str, Any]:
@@ -61,12 +66,13 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
         conf.write_text("\n".join(lines) + "\n")
         spec = TestSpec(conf, "resnet50", s, "performance", out, QSL, QSL, None, args.trace)
         t = time.perf_counter()
+        issue_path = "python"
         if args.sut == "naive":
             from inferlab.loadgen.naive import run_naive_test
 
             run_naive_test(spec)
         else:
-            run_inferlab(spec, args.batch)
+            issue_path = run_inferlab(spec, args.batch, native=args.sut == "inferlab-native")
         wall = time.perf_counter() - t
         oc = outcome(
             parse_detail(out / "mlperf_log_detail.txt"),
@@ -74,6 +80,7 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
         )
     return {
         "sut": args.sut,
+        "issue_path": issue_path,
         "scenario": s,
         "qps": args.qps,
         "result": oc.result,
@@ -85,7 +92,11 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def run_inferlab(spec: Any, batch: int) -> None:
+def run_inferlab(spec: Any, batch: int, *, native: bool = False) -> str:
+    """The worker's path; with ``native`` LoadGen issues to the native queue. Returns the issue
+    path that ran ("native" or "python")."""
+    import dataclasses
+
     from inferlab.backends.null.backend import NullBackend
     from inferlab.benchmarks.resnet50 import PYTORCH, SPEC, TASK
     from inferlab.config.run_config import RunConfig
@@ -103,9 +114,19 @@ def run_inferlab(spec: Any, batch: int) -> None:
     plan = server_plan(TASK.batch_plan(None, cfg, batch), cfg, SPEC.server_latency_ms)  # type: ignore[arg-type]
     dispatcher = Dispatcher(plan.policy, complete_to_loadgen)
     loop = BatchLoop(dispatcher, run_batch, threads=1)
+    if native:
+        spec = dataclasses.replace(spec, native_issue="on")
+    used: list[str] = []
     loop.start()
-    run_test(spec, load=lambda i: None, unload=lambda i: None, dispatcher=dispatcher)
+    run_test(
+        spec,
+        load=lambda i: None,
+        unload=lambda i: None,
+        dispatcher=dispatcher,
+        on_issue_path=lambda path, detail: used.append(path),
+    )
     loop.stop()
+    return used[0]
 
 
 def launch(argv: list[str], **kw: Any) -> dict[str, Any]:
@@ -122,8 +143,8 @@ def launch(argv: list[str], **kw: Any) -> dict[str, Any]:
 def server_peaks(
     argv: list[str], suts: tuple[str, ...], start: float, step: float, probes: int
 ) -> dict[str, list[dict]]:
-    """Probe ascending target_qps, both SUTs at each rate (interleaved, so that the machine's
-    drift hits both alike), each SUT until its first INVALID (or `probes` rates)."""
+    """Probe ascending target_qps, every SUT at each rate (interleaved, so that the machine's
+    drift hits them alike), each SUT until its first INVALID (or `probes` rates)."""
     out: dict[str, list[dict]] = {s: [] for s in suts}
     live = list(suts)
     qps = start
@@ -157,6 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=256, help="inferlab's max batch")
     ap.add_argument("--trace", action="store_true", help="LoadGen trace on (default off)")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument(
+        "--suts",
+        default=",".join(SUTS),
+        help=f"comma-separated SUTs to measure, of {', '.join(SUTS)} (naive is the reference)",
+    )
     ap.add_argument("--_sut", dest="sut", help=argparse.SUPPRESS)
     ap.add_argument("--_scenario", dest="scenario", help=argparse.SUPPRESS)
     ap.add_argument("--_qps", dest="qps", type=float, help=argparse.SUPPRESS)
@@ -165,6 +191,10 @@ def main(argv: list[str] | None = None) -> int:
         print("CHILD-RESULT " + json.dumps(child(args)))
         return 0
     argv = list(argv if argv is not None else sys.argv[1:])
+    suts = tuple(x for x in args.suts.split(",") if x)
+    unknown = [x for x in suts if x not in SUTS]
+    if unknown:
+        raise SystemExit(f"unknown SUT(s) {unknown}: choose from {', '.join(SUTS)}")
     info = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "cpu": f"{platform.processor() or platform.machine()} x{os.cpu_count()}",
@@ -178,16 +208,17 @@ def main(argv: list[str] | None = None) -> int:
             "trace": args.trace,
             "coalescing": False,
             "inferlab_batch": args.batch,
+            "suts": list(suts),
         },
     }
     print(json.dumps(info))
-    offline: dict[str, list[dict]] = {"naive": [], "inferlab": []}
-    for _ in range(args.repeats):  # interleaved, so drift hits both
+    offline: dict[str, list[dict]] = {s: [] for s in suts}
+    for _ in range(args.repeats):  # interleaved, so drift hits them alike
         for sut in offline:
             r = launch(argv, sut=sut, scenario="Offline", qps=0)
             offline[sut].append(r)
             print(json.dumps({k: r[k] for k in ("sut", "result", "validity", "wall_s")}))
-    server = server_peaks(argv, ("naive", "inferlab"), args.server_start, args.step, args.probes)
+    server = server_peaks(argv, suts, args.server_start, args.step, args.probes)
     med = {s: statistics.median(float(r["result"] or 0) for r in rs) for s, rs in offline.items()}
     peak = {
         s: max((r["qps"] for r in rs if r["validity"] == "VALID"), default=0.0)
@@ -200,15 +231,17 @@ def main(argv: list[str] | None = None) -> int:
         f"x{args.step} from {args.server_start} QPS, {args.server_ms} ms each; trace "
         f"{'on' if args.trace else 'off'}; QSL {QSL}"
     )
-    print(f"{'SUT':9} {'Offline samples/s':>18} {'runs':>28} {'Server peak VALID QPS':>22}")
-    for s in ("naive", "inferlab"):
+    print(f"{'SUT':16} {'Offline samples/s':>18} {'runs':>34} {'Server peak VALID QPS':>22}")
+    for s in suts:
         runs = ", ".join(f"{float(r['result'] or 0):,.0f}" for r in offline[s])
-        print(f"{s:9} {med[s]:>18,.0f} {runs:>28} {peak[s]:>22,.1f}")
-    if med["naive"] and peak["naive"]:
-        print(
-            f"inferlab / naive: Offline {med['inferlab'] / med['naive']:.2f}x, "
-            f"Server peak {peak['inferlab'] / peak['naive']:.2f}x"
-        )
+        print(f"{s:16} {med[s]:>18,.0f} {runs:>34} {peak[s]:>22,.1f}")
+    if "naive" in suts and med["naive"] and peak["naive"]:
+        for s in suts:
+            if s != "naive":
+                print(
+                    f"{s} / naive: Offline {med[s] / med['naive']:.2f}x, "
+                    f"Server peak {peak[s] / peak['naive']:.2f}x"
+                )
     if args.json:
         Path(args.json).write_text(
             json.dumps({"info": info, "offline": offline, "server": server}, indent=2)

@@ -131,6 +131,12 @@ class RunConfig(BaseModel):
         ge=0,
         description="Server: longest wait to fill a batch (None: min(2 ms, 10% of the bound))",
     )
+    native_issue: Literal["off", "on", "auto"] = Field(
+        default="auto",
+        description="LoadGen's issue path: a native C++ SUT that queues samples without the "
+        "GIL, drained in bulk by a Python thread (on: fail if it cannot be built; auto: use it "
+        "when it can, else the Python callback; off: the Python callback)",
+    )
 
     @field_validator("device")
     @classmethod

@@ -12,14 +12,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import mlperf_loadgen as lg
 import numpy as np
 
-from inferlab.core.errors import ConfigError, RunFailed
+from inferlab.core.errors import ConfigError, RunFailed, UnsupportedError
 from inferlab.loadgen import mlperf_conf, probe
-from inferlab.loadgen.dispatch import Dispatcher
+from inferlab.loadgen.dispatch import Dispatcher, LatencyBudget
+
+if TYPE_CHECKING:
+    from inferlab.loadgen.native import NativeIssueQueue
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +117,10 @@ class TestSpec:
     performance_count: int
     audit_config: Path | None
     trace: bool
+    # issue path: "off" = LoadGen calls Python per query (ConstructFastSUT); "on" = the native
+    # issue queue (inferlab.loadgen.native), an error when it cannot be built; "auto" = native
+    # when available, else Python
+    native_issue: Literal["off", "on", "auto"] = "off"
 
 
 def configure(spec: TestSpec) -> tuple[Any, mlperf_conf.ConfigLoad]:
@@ -179,9 +186,16 @@ def run_test(
     unload: Callable[[Sequence[int]], None],
     dispatcher: Dispatcher,
     on_start: Callable[[], None] | None = None,
+    on_issue_path: Callable[[str, str], None] | None = None,
+    on_error: Callable[[BaseException], None] | None = None,
 ) -> mlperf_conf.ConfigLoad:
     """Run one LoadGen test in this process (at most once per process); returns how its
-    settings were loaded."""
+    settings were loaded.
+
+    ``on_issue_path(path, detail)`` is told which issue path runs, before the test: "native"
+    (detail: the library) or "python" (detail: why). ``on_error`` gets an exception raised
+    while feeding the dispatcher on the native path (the test cannot go on: samples would
+    be lost); without it the error is logged and raised once StartTest returns."""
     settings, config_load = configure(spec)
     log_settings = lg.LogSettings()
     log_settings.log_output.outdir = str(spec.out_dir)
@@ -197,18 +211,157 @@ def run_test(
     def unload_cb(indices: list[int]) -> None:
         unload(indices)
 
+    queue, detail = _native_queue(spec.native_issue)
+    if queue is not None:
+        _run_native(
+            spec,
+            queue,
+            dispatcher,
+            settings,
+            log_settings,
+            load_cb,
+            unload_cb,
+            on_start=on_start,
+            on_error=on_error,
+            on_issue_path=on_issue_path,
+        )
+        return config_load
+    if on_issue_path is not None:
+        on_issue_path("python", detail)
     sut = lg.ConstructFastSUT(dispatcher.issue_lists, flush)
     qsl = lg.ConstructQSL(spec.total_count, spec.performance_count, load_cb, unload_cb)
-    # An explicit audit path: a file that cannot exist when no audit was asked for.
-    audit = str(spec.audit_config) if spec.audit_config else str(spec.out_dir / ".no-audit-config")
     try:
         if on_start is not None:
             on_start()
-        lg.StartTestWithLogSettings(sut, qsl, settings, log_settings, audit)
+        lg.StartTestWithLogSettings(sut, qsl, settings, log_settings, _audit_path(spec))
     finally:
         lg.DestroyQSL(qsl)
         lg.DestroySUT(sut)
     return config_load
+
+
+def _audit_path(spec: TestSpec) -> str:
+    # An explicit audit path: a file that cannot exist when no audit was asked for.
+    return str(spec.audit_config) if spec.audit_config else str(spec.out_dir / ".no-audit-config")
+
+
+def _native_queue(mode: str) -> tuple[NativeIssueQueue | None, str]:
+    """The native issue queue when ``mode`` asks for it and it can be built, with the
+    library's path; else None and why. ``on`` raises UnsupportedError instead."""
+    if mode == "off":
+        return None, "native_issue=off"
+    try:
+        from inferlab.loadgen.native import NativeIssueQueue
+
+        queue = NativeIssueQueue("inferlab-native")
+    except UnsupportedError as exc:
+        if mode == "on":
+            raise
+        log.warning("native issue path unavailable, using the Python one: %s", exc.message)
+        return None, exc.message
+    return queue, str(queue.library)
+
+
+#: most samples one take hands to the dispatcher (a multi-sample query always goes whole)
+_PUMP_MAX = 4096
+#: with a latency budget, the pump lingers up to this share of its max_wait (at most
+#: _PUMP_LINGER_MAX_S) for a batch's worth of samples before it hands them over
+_PUMP_LINGER_SHARE = 0.25
+_PUMP_LINGER_MAX_S = 0.0005
+
+
+def _pump(
+    queue: NativeIssueQueue,
+    dispatcher: Dispatcher,
+    on_error: Callable[[BaseException], None] | None,
+    errors: list[BaseException],
+) -> None:
+    """Native queue -> dispatcher, until the queue is closed and drained.
+
+    The calls the dispatcher sees match the Python path: a multi-sample query is one
+    ``issue``; one-sample queries are handed over together (one ``issue`` of all that have
+    accumulated) unless the dispatcher reorders samples within an issue call, in which case
+    each goes alone (``issue_one``), so arrival order is kept.
+
+    With a latency budget (the Server plan) the pump lingers a little (a quarter of the
+    budget's wait, at most 0.5 ms) for a batch's worth of one-sample queries before it hands
+    them over: fewer, bigger handovers, fewer wake-ups of the batch thread."""
+    reorders = dispatcher.reorders
+    max_n = 1 if reorders else _PUMP_MAX
+    min_n, linger_s = 1, 0.0
+    policy = dispatcher.policy
+    if isinstance(policy, LatencyBudget) and not reorders:
+        min_n = policy.max_batch
+        linger_s = min(policy.max_wait_s * _PUMP_LINGER_SHARE, _PUMP_LINGER_MAX_S)
+    try:
+        while True:
+            ids, indices, flushed = queue.take(max_n, None, min_n=min_n, linger_s=linger_s)
+            n = len(ids)
+            if n == 1:
+                dispatcher.issue_one(int(ids[0]), int(indices[0]))
+            elif n:
+                dispatcher.issue(ids, indices)
+            if flushed:
+                dispatcher.flush()
+            if not n and not flushed and queue.exhausted:
+                return
+    except BaseException as exc:
+        if queue.closed:  # released under us after StartTest returned: nothing to feed
+            return
+        log.exception("native issue pump failed")
+        errors.append(exc)
+        if on_error is not None:
+            on_error(exc)
+
+
+def _run_native(
+    spec: TestSpec,
+    queue: NativeIssueQueue,
+    dispatcher: Dispatcher,
+    settings: Any,
+    log_settings: Any,
+    load_cb: Callable[[list[int]], None],
+    unload_cb: Callable[[list[int]], None],
+    *,
+    on_start: Callable[[], None] | None,
+    on_error: Callable[[BaseException], None] | None,
+    on_issue_path: Callable[[str, str], None] | None,
+) -> None:
+    """StartTest with the native SUT and a pump thread. The queue is released here, in every
+    case, and only after StartTest has returned (LoadGen waits for every completion before it
+    returns, so nothing is left in the queue then)."""
+    errors: list[BaseException] = []
+    pump = threading.Thread(
+        target=_pump,
+        args=(queue, dispatcher, on_error, errors),
+        name="inferlab-issue-pump",
+        daemon=True,
+    )
+    qsl: int | None = None
+    stats: dict[str, int] = {}
+    try:
+        if on_issue_path is not None:
+            on_issue_path("native", str(queue.library))
+        qsl = lg.ConstructQSL(spec.total_count, spec.performance_count, load_cb, unload_cb)
+        pump.start()
+        if on_start is not None:
+            on_start()
+        lg.StartTestWithLogSettings(queue.handle, qsl, settings, log_settings, _audit_path(spec))
+    finally:
+        queue.close()  # the pump drains what is left (nothing, after a normal test) and ends
+        if pump.is_alive():
+            pump.join(timeout=30)
+            if pump.is_alive():
+                log.warning("the native issue pump did not stop within 30 s")
+        stats = queue.stats()
+        queue.release()
+        if qsl is not None:
+            lg.DestroyQSL(qsl)
+    log.info("native issue queue: %s", stats)
+    if stats["buffered"]:
+        log.warning("native issue queue: %d samples never taken", stats["buffered"])
+    if errors:
+        raise RunFailed(f"feeding the dispatcher failed: {errors[0]!r}", "see worker.log")
 
 
 class BatchLoop:

@@ -323,6 +323,12 @@ class Dispatcher:
             self._issued += n
             self._cond.notify_all()
 
+    @property
+    def reorders(self) -> bool:
+        """Whether samples of one issue call are reordered (an ``order`` was given): a feeder
+        that merges queries must then hand each over alone to keep their order."""
+        return self._order is not None
+
     def issue_one(self, qid: int, index: int) -> None:
         """Record one issued sample (LoadGen's Server scenario issues them one by one): the
         same as ``issue([qid], [index])``, without taking the lock unless a waiting consumer

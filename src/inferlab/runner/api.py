@@ -316,6 +316,9 @@ def run(cfg: RunConfig) -> dict[str, Any]:
             "trace_kept": bool(cfg.trace),
             "probe": p["probe"],
             "config_load": (out.done or {}).get("config_load"),
+            # "native" (C++ SUT, no GIL per sample) or "python" (a callback per query)
+            "issue_path": (out.done or {}).get("issue_path"),
+            "issue_path_detail": (out.done or {}).get("issue_path_detail"),
         },
         "audit": {"test": cfg.audit, "config": "audit.config", "applied": False}
         if cfg.audit

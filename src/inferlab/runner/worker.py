@@ -287,7 +287,9 @@ def work(job: dict[str, Any], chan: Channel) -> None:
         performance_count=min(spec.performance_sample_count, dataset.total_count),
         audit_config=Path(msg["audit_config"]) if msg.get("audit_config") else None,
         trace=cfg.trace,
+        native_issue=cfg.native_issue,
     )
+    issue_path: dict[str, str] = {}
 
     def report(exc: BaseException) -> None:
         _fatal(chan, send_lock, exc)
@@ -300,6 +302,8 @@ def work(job: dict[str, Any], chan: Channel) -> None:
         load=stores.guarded(stores.load, report),
         unload=stores.guarded(stores.unload, report),
         dispatcher=dispatcher,
+        on_issue_path=lambda path, detail: issue_path.update(path=path, detail=detail),
+        on_error=report,
     )
     t_done = time.perf_counter()
     stop.set()
@@ -318,6 +322,8 @@ def work(job: dict[str, Any], chan: Channel) -> None:
                 },
                 "timings": {"loadgen_s": round(t_done - t_lg, 3)},
                 "replicas": per_replica,
+                "issue_path": issue_path.get("path"),
+                "issue_path_detail": issue_path.get("detail"),
                 "config_load": {
                     **asdict(config_load),
                     "mlperf_conf": str(config_load.mlperf_conf)
