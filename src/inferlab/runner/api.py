@@ -130,6 +130,15 @@ def prepare(cfg: RunConfig) -> dict[str, Any]:
     audit_text = _audit_text(cfg, spec)
     lg_version = _installed_loadgen()
     probe, round_ = _round(cfg)
+    if cfg.native_issue == "on":  # fail now, not after the worker has built and warmed up
+        from inferlab.loadgen.native import native_sut_available
+
+        ok, why = native_sut_available()
+        if not ok:
+            raise UnsupportedError(
+                f"native_issue=on, but the native issue queue cannot be used: {why}",
+                "install a C++ compiler (g++), or use --set native_issue=auto",
+            )
     return {
         "spec": spec,
         "scenario": scenario,
