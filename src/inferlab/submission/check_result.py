@@ -75,22 +75,15 @@ class ResultChecks(CheckerBase):
         perf = scn_dir / "performance" / "run_1"
         perf_values: dict[str, Any] | None = None
         if all(self.need(perf / f) for f in PERF_FILES):
-            perf_values = self.performance(
-                perf / "mlperf_log_detail.txt", rules, b, scenario, closed
-            )
+            detail = perf / "mlperf_log_detail.txt"
+            perf_values = self.guarded(detail, self.performance, detail, rules, b, scenario, closed)
         acc = scn_dir / "accuracy"
         if all([self.need(acc / f) for f in ACC_FILES]):
-            self.accuracy(acc, rules, b)
+            self.guarded(acc, self.accuracy, acc, rules, b)
         if closed:
             for test in b.compliance:
-                self.compliance(
-                    lay.compliance(system, b.name, scenario, test),
-                    test,
-                    rules,
-                    b,
-                    scenario,
-                    perf_values,
-                )
+                tdir = lay.compliance(system, b.name, scenario, test)
+                self.guarded(tdir, self.compliance, tdir, test, rules, b, scenario, perf_values)
 
     def measurements(self, path: Path) -> None:
         if not self.need(path):

@@ -82,11 +82,11 @@ class CheckerBase:
     def warn(self, code: str, path: Path, message: str, fix: str) -> None:
         self.add(WARNING, code, path, message, fix)
 
-    def guarded(self, path: Path, fn: Callable[..., None], *args: Any) -> None:
-        """Run ``fn(*args)``, one check; an unexpected exception becomes a finding about
-        ``path``, never a crash."""
+    def guarded(self, path: Path, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)``, one check, and return its value; an unexpected exception becomes
+        a finding about ``path`` (and None), never a crash."""
         try:
-            fn(*args)
+            return fn(*args)
         except Exception as exc:  # noqa: BLE001 - the checker must not crash on any tree
             log.debug("check of %s failed", path, exc_info=True)
             self.error(
@@ -95,6 +95,7 @@ class CheckerBase:
                 f"could not be checked: {type(exc).__name__}: {exc}",
                 "fix or regenerate this part of the tree (inferlab submission build)",
             )
+            return None
 
     def need(self, path: Path, why: str = "") -> bool:
         if path.is_file():
