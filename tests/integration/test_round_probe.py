@@ -2,7 +2,7 @@
 installed LoadGen in subprocesses; resolve_round on constructed probes for the other cases.
 
 INFERLAB_EXTRA_LOADGEN_PYTHONS (interpreters separated by os.pathsep, each with another
-mlcommons-loadgen release and inferlab's dependencies) adds a probe of each; docs/rounds.md
+mlcommons-loadgen release and inferlab installed) adds a probe of each; docs/rounds.md
 lists what those releases answered."""
 
 from __future__ import annotations
@@ -173,6 +173,15 @@ def test_probe_failures_are_config_errors(
     with pytest.raises(ConfigError, match=match) as err:
         probe_round(python, timeout=timeout)
     assert err.value.fix
+
+
+def test_interpreter_without_inferlab_is_a_config_error(tmp_path: Path) -> None:
+    exe = tmp_path / "python"
+    exe.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')  # no site-packages
+    exe.chmod(0o755)
+    with pytest.raises(ConfigError, match="inferlab is not installed") as err:
+        probe_round(str(exe), timeout=30)
+    assert "pip install inferlab" in err.value.fix
 
 
 def test_missing_interpreter_is_a_config_error(tmp_path: Path) -> None:

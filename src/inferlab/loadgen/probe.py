@@ -175,20 +175,12 @@ def main(argv: list[str] | None = None) -> int:
 
 _MEMO: dict[tuple[str, str], RoundProbe] = {}
 _MEMO_LOCK = threading.Lock()
-_SRC_ROOT = str(Path(__file__).resolve().parents[2])  # the directory holding `inferlab`
 
 
 def _probe_command(python: str, model: str, scenario: str) -> list[str]:
-    """``python -m inferlab.loadgen.probe`` that also works for an interpreter of another
-    environment: this inferlab's directory goes at the *end* of its path, so that
-    environment's own mlcommons-loadgen is the one imported."""
-    boot = (
-        "import sys\n"
-        f"sys.path.append({_SRC_ROOT!r})\n"
-        "from inferlab.loadgen.probe import main\n"
-        "sys.exit(main())\n"
-    )
-    return [python, "-c", boot, "--model", model, "--scenario", scenario]
+    """``python -m inferlab.loadgen.probe``; an interpreter of another environment must have
+    inferlab installed there too (its own mlcommons-loadgen is the one probed)."""
+    return [python, "-m", "inferlab.loadgen.probe", "--model", model, "--scenario", scenario]
 
 
 def _version_of(python: str, timeout: float) -> str:
@@ -241,6 +233,11 @@ def _run_probe(python: str, timeout: float, model: str, scenario: str) -> RoundP
         raise ConfigError(
             f"mlcommons-loadgen is not installed for {python}",
             f"pip install mlcommons-loadgen (the release for each round is in {DOCS})",
+        )
+    if "No module named 'inferlab'" in out.stderr:
+        raise ConfigError(
+            f"inferlab is not installed for {python}",
+            f"pip install inferlab into that environment (beside its mlcommons-loadgen; {DOCS})",
         )
     if out.returncode != 0 or payload is None:
         tail = (out.stderr.strip().splitlines() or ["no output"])[-1]
