@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,10 +22,9 @@ SETTINGS = {
 EXPECTED_SAMPLES = {"Offline": 5000, "Server": 3000}
 
 
-@needs_native
-@pytest.mark.parametrize("scenario", list(SETTINGS))
-def test_native_issue_quick_run(tmp_path: Path, scenario: str) -> None:
-    res = run_cfg(
+def _run(tmp_path: Path, scenario: str, native_issue: str) -> dict[str, Any]:
+    """A short null-backend resnet50 run of ``scenario`` with the given issue path."""
+    return run_cfg(
         tmp_path,
         SETTINGS[scenario],
         benchmark="resnet50",
@@ -32,8 +32,14 @@ def test_native_issue_quick_run(tmp_path: Path, scenario: str) -> None:
         scenario=scenario,
         count=N,
         calibrate=False,
-        native_issue="on",
+        native_issue=native_issue,
     )
+
+
+@needs_native
+@pytest.mark.parametrize("scenario", list(SETTINGS))
+def test_native_issue_quick_run(tmp_path: Path, scenario: str) -> None:
+    res = _run(tmp_path, scenario, "on")
     assert res["status"] == "ok", res.get("error") or res["result"]
     r = res["result"]
     assert r["validity"] == "VALID"
@@ -74,16 +80,7 @@ def test_auto_without_a_compiler_falls_back_and_says_why(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))  # the worker inherits it
-    res = run_cfg(
-        tmp_path,
-        SETTINGS["Server"],
-        benchmark="resnet50",
-        backend="null",
-        scenario="Server",
-        count=N,
-        calibrate=False,
-        native_issue="auto",
-    )
+    res = _run(tmp_path, "Server", "auto")
     assert res["status"] == "ok", res.get("error")
     assert res["result"]["validity"] == "VALID"
     assert res["loadgen"]["issue_path"] == "python"
@@ -94,31 +91,13 @@ def test_on_without_a_compiler_fails_with_the_fix(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
-    res = run_cfg(
-        tmp_path,
-        SETTINGS["Offline"],
-        benchmark="resnet50",
-        backend="null",
-        scenario="Offline",
-        count=N,
-        calibrate=False,
-        native_issue="on",
-    )
+    res = _run(tmp_path, "Offline", "on")
     assert res["status"] == "failed"
     assert "no C++ compiler" in res["error"]["message"]
 
 
 def test_off_records_the_python_path(tmp_path: Path) -> None:
-    res = run_cfg(
-        tmp_path,
-        SETTINGS["Offline"],
-        benchmark="resnet50",
-        backend="null",
-        scenario="Offline",
-        count=N,
-        calibrate=False,
-        native_issue="off",
-    )
+    res = _run(tmp_path, "Offline", "off")
     assert res["status"] == "ok", res.get("error")
     assert res["loadgen"]["issue_path"] == "python"
     assert res["loadgen"]["issue_path_detail"] == "native_issue=off"

@@ -16,6 +16,14 @@ submission_app = typer.Typer(
 )
 
 
+# options both commands take
+OfficialCheckerOption = Annotated[
+    Path | None,
+    typer.Option(help="Also run the official checker from this mlcommons/inference checkout."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
 def _fail(exc: InferlabError) -> None:
     typer.echo(f"error: {exc}", err=True)
     raise typer.Exit(code=exc.exit_code)
@@ -116,11 +124,8 @@ def build_cmd(
         str | None, typer.Option("--round", help="Round (default: the runs' round).")
     ] = None,
     no_check: Annotated[bool, typer.Option("--no-check", help="Do not check the tree.")] = False,
-    official_checker: Annotated[
-        Path | None,
-        typer.Option(help="Also run the official checker from this mlcommons/inference checkout."),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    official_checker: OfficialCheckerOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Turn stored runs into a submission tree in the round's layout, then check it.
 
@@ -172,11 +177,8 @@ def check_cmd(
     round_: Annotated[
         str | None, typer.Option("--round", help="Round (default: what the tree says).")
     ] = None,
-    official_checker: Annotated[
-        Path | None,
-        typer.Option(help="Also run the official checker from this mlcommons/inference checkout."),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    official_checker: OfficialCheckerOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Check a submission tree: every finding names the file and the fix. Exit 1 on any error."""
     if round_ is not None:

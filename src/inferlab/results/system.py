@@ -69,6 +69,36 @@ REQUIRED_FIELDS: tuple[str, ...] = (
     "system_type_detail",
 )
 
+#: ``SYSTEM_DESC_MEANINGFUL_RESPONSE_REQUIRED_FIELDS``: the 26 that must not be empty.
+MEANINGFUL_FIELDS: tuple[str, ...] = (
+    "division",
+    "submitter",
+    "system_type",
+    "status",
+    "system_name",
+    "number_of_nodes",
+    "host_processor_model_name",
+    "host_processors_per_node",
+    "host_processor_core_count",
+    "host_memory_capacity",
+    "host_memory_configuration",
+    "host_storage_capacity",
+    "host_storage_type",
+    "host_networking",
+    "host_network_card_count",
+    "host_networking_topology",
+    "accelerators_per_node",
+    "accelerator_model_name",
+    "accelerator_memory_capacity",
+    "accelerator_host_interconnect",
+    "accelerator_memory_configuration",
+    "accelerator_interconnect",
+    "cooling",
+    "framework",
+    "operating_system",
+    "other_software_stack",
+)
+
 # Marketing memory sizes (GB) a GPU's reported total (GiB, a little under) is rounded up to.
 _GPU_SIZES_GB: tuple[int, ...] = (4, 6, 8, 10, 11, 12, 16, 20, 24, 32, 40, 48, 64, 80, 94, 96)
 _GPU_SIZES_GB += (141, 144, 180, 192, 256, 288)

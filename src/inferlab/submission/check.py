@@ -23,7 +23,7 @@ from inferlab.core.rounds import (
     RoundRules,
     round_for_seeds,
 )
-from inferlab.results.system import REQUIRED_FIELDS
+from inferlab.results.system import MEANINGFUL_FIELDS, REQUIRED_FIELDS
 from inferlab.submission.check_result import SEED_KEYS, ResultChecks, _detail_values
 from inferlab.submission.findings import CheckReport, Finding
 from inferlab.submission.layout import ROUND_MARKER, Layout
@@ -32,34 +32,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["CheckReport", "Finding", "check_tree"]
 
-NON_EMPTY_FIELDS = (
-    "division",
-    "submitter",
-    "system_type",
-    "status",
-    "system_name",
-    "number_of_nodes",
-    "host_processor_model_name",
-    "host_processors_per_node",
-    "host_processor_core_count",
-    "host_memory_capacity",
-    "host_memory_configuration",
-    "host_storage_capacity",
-    "host_storage_type",
-    "host_networking",
-    "host_network_card_count",
-    "host_networking_topology",
-    "accelerators_per_node",
-    "accelerator_model_name",
-    "accelerator_memory_capacity",
-    "accelerator_host_interconnect",
-    "accelerator_memory_configuration",
-    "accelerator_interconnect",
-    "cooling",
-    "framework",
-    "operating_system",
-    "other_software_stack",
-)
 SYSTEM_TYPES = ("datacenter", "edge", "datacenter,edge", "edge,datacenter")
 STATUSES = ("available", "preview", "rdi")
 
@@ -205,7 +177,7 @@ class _Checker(ResultChecks):
                     f"field {key!r} is missing",
                     f'add "{key}": ... (docs/submission.md lists the fields)',
                 )
-            elif key in NON_EMPTY_FIELDS and (not desc[key] or str(desc[key]).strip() == ""):
+            elif key in MEANINGFUL_FIELDS and (not desc[key] or str(desc[key]).strip() == ""):
                 # the official checker tests truthiness: a number 0 counts as empty too
                 hint = ' (write a zero as the string "0")' if desc[key] == 0 else ""
                 self.error(

@@ -191,6 +191,23 @@ def build(cache_dir: StrPath | None = None) -> Path:
 # ---------------------------------------------------------------------------- load
 
 
+_VP, _SIZE, _DBL = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_double
+#: the C API of sut.cpp: name -> (restype, argtypes). ``take`` gets its buffers as plain
+#: addresses: a take allocates no ctypes objects (the pump calls it at up to ~100k/s; ctypes
+#: pointer objects would feed the cyclic GC)
+_SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
+    "inferlab_sut_abi_version": (ctypes.c_int, []),
+    "inferlab_sut_create": (_VP, [ctypes.c_char_p]),
+    "inferlab_sut_destroy": (None, [_VP]),
+    "inferlab_sut_take": (_SIZE, [_VP, _VP, _VP, _SIZE, _DBL, _SIZE, _DBL, _VP, _VP]),
+    "inferlab_sut_close": (None, [_VP]),
+    "inferlab_sut_stats": (None, [_VP, _u64p]),
+    "inferlab_sut_issue_for_test": (None, [_VP, _u64p, _u64p, _SIZE]),
+    "inferlab_sut_flush_for_test": (None, [_VP]),
+    "inferlab_sut_name_for_test": (_SIZE, [_VP, ctypes.c_char_p, _SIZE]),
+}
+
+
 class _Lib:
     """The loaded library with its function signatures."""
 
@@ -201,45 +218,10 @@ class _Lib:
             raise UnsupportedError(f"native issue path: cannot load {path}: {exc}", _FIX) from None
         self.path = path
         try:
-            dll.inferlab_sut_abi_version.restype = ctypes.c_int
-            dll.inferlab_sut_abi_version.argtypes = []
-            dll.inferlab_sut_create.restype = ctypes.c_void_p
-            dll.inferlab_sut_create.argtypes = [ctypes.c_char_p]
-            dll.inferlab_sut_destroy.restype = None
-            dll.inferlab_sut_destroy.argtypes = [ctypes.c_void_p]
-            dll.inferlab_sut_take.restype = ctypes.c_size_t
-            # buffers as plain addresses: a take allocates no ctypes objects (the pump calls
-            # it at up to ~100k/s; ctypes pointer objects would feed the cyclic GC)
-            dll.inferlab_sut_take.argtypes = [
-                ctypes.c_void_p,
-                ctypes.c_void_p,
-                ctypes.c_void_p,
-                ctypes.c_size_t,
-                ctypes.c_double,
-                ctypes.c_size_t,
-                ctypes.c_double,
-                ctypes.c_void_p,
-                ctypes.c_void_p,
-            ]
-            dll.inferlab_sut_close.restype = None
-            dll.inferlab_sut_close.argtypes = [ctypes.c_void_p]
-            dll.inferlab_sut_stats.restype = None
-            dll.inferlab_sut_stats.argtypes = [ctypes.c_void_p, _u64p]
-            dll.inferlab_sut_issue_for_test.restype = None
-            dll.inferlab_sut_issue_for_test.argtypes = [
-                ctypes.c_void_p,
-                _u64p,
-                _u64p,
-                ctypes.c_size_t,
-            ]
-            dll.inferlab_sut_flush_for_test.restype = None
-            dll.inferlab_sut_flush_for_test.argtypes = [ctypes.c_void_p]
-            dll.inferlab_sut_name_for_test.restype = ctypes.c_size_t
-            dll.inferlab_sut_name_for_test.argtypes = [
-                ctypes.c_void_p,
-                ctypes.c_char_p,
-                ctypes.c_size_t,
-            ]
+            for name, (restype, argtypes) in _SIGNATURES.items():
+                fn = getattr(dll, name)
+                fn.restype = restype
+                fn.argtypes = argtypes
         except AttributeError as exc:
             raise UnsupportedError(
                 f"native issue path: {path} lacks a function: {exc}",
