@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from inferlab.core.errors import ConfigError
 from inferlab.report.table import load_runs
 from inferlab.results.system import REQUIRED_FIELDS
 from inferlab.submission.build import BuildOptions, SubmissionError, build
@@ -209,7 +210,7 @@ def test_build_refuses_scenario_the_round_lacks(runs: Path, tmp_path: Path) -> N
 def test_build_never_overwrites(runs: Path, tmp_path: Path) -> None:
     (tmp_path / "tree").mkdir()
     (tmp_path / "tree" / "keep").write_text("mine")
-    with pytest.raises(Exception, match="already exists"):
+    with pytest.raises(ConfigError, match="already exists"):
         _build(runs, tmp_path)
     assert (tmp_path / "tree" / "keep").read_text() == "mine"
 

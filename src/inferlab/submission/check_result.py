@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from inferlab.core.rounds import (
     RoundRules,
     round_for_seeds,
 )
+from inferlab.loadgen.logs import parse_detail
 from inferlab.submission.accuracy_txt import parse_accuracy_txt
 from inferlab.submission.findings import CheckerBase
 from inferlab.submission.layout import PROVENANCE_BEGIN, PROVENANCE_END, Layout
@@ -143,8 +143,8 @@ class ResultChecks(CheckerBase):
                 "be set in user.conf",
             )
 
-    def _loadgen_errors(self, path: Path, compliance: bool = False) -> None:
-        for rec in _detail_errors(path):
+    def _loadgen_errors(self, path: Path, errors: list[str], compliance: bool = False) -> None:
+        for rec in errors:
             if compliance and "Multiple conf files" in rec:
                 continue  # tolerated in compliance logs (rules §1.1)
             self.error(
@@ -163,9 +163,10 @@ class ResultChecks(CheckerBase):
         closed: bool,
         compliance: bool = False,
     ) -> dict[str, Any]:
-        v = _detail_values(detail)
+        log_ = parse_detail(detail, strict=False)
+        v = log_.values
         self._seeds(detail, v, rules)
-        self._loadgen_errors(detail, compliance)
+        self._loadgen_errors(detail, log_.errors, compliance)
         want = SERVER if scenario == INTERACTIVE else scenario
         if v.get("effective_scenario") not in (None, want):
             self.error(
@@ -269,9 +270,10 @@ class ResultChecks(CheckerBase):
 
     def accuracy(self, acc: Path, rules: RoundRules, b: BenchmarkRules) -> None:
         detail = acc / "mlperf_log_detail.txt"
-        v = _detail_values(detail)
+        log_ = parse_detail(detail, strict=False)
+        v = log_.values
         self._seeds(detail, v, rules)
-        self._loadgen_errors(detail)
+        self._loadgen_errors(detail, log_.errors)
         if v.get("effective_test_mode") != "AccuracyOnly":
             self.error(
                 "wrong-mode",
@@ -444,15 +446,7 @@ def _read(path: Path) -> str:
 
 
 def _detail_values(path: Path) -> dict[str, Any]:
-    from inferlab.loadgen.logs import parse_detail
-
     return parse_detail(path, strict=False).values
-
-
-def _detail_errors(path: Path) -> Iterator[str]:
-    from inferlab.loadgen.logs import parse_detail
-
-    yield from parse_detail(path, strict=False).errors
 
 
 def _invalid_why(v: dict[str, Any]) -> str:
