@@ -32,17 +32,6 @@ log = logging.getLogger(__name__)
 NULL_BATCH = 256
 
 
-def _installed_loadgen() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("mlcommons-loadgen")
-    except PackageNotFoundError as exc:
-        raise ConfigError(
-            "mlcommons-loadgen is not installed", "pip install mlcommons-loadgen"
-        ) from exc
-
-
 def _check_torch(cfg: RunConfig) -> None:
     import importlib.util
 
@@ -128,8 +117,7 @@ def prepare(cfg: RunConfig) -> dict[str, Any]:
     if cfg.audit_config is not None and not cfg.audit_config.is_file():
         raise ConfigError(f"audit config {cfg.audit_config} does not exist", "check the path")
     audit_text = _audit_text(cfg, spec)
-    lg_version = _installed_loadgen()
-    probe, round_ = _round(cfg)
+    probe, round_ = _round(cfg)  # also: LoadGen missing -> ConfigError with the fix
     if cfg.native_issue == "on":  # fail now, not after the worker has built and warmed up
         from inferlab.loadgen.native import native_sut_available
 
@@ -149,7 +137,7 @@ def prepare(cfg: RunConfig) -> dict[str, Any]:
         "model_path": model_path,
         "verified": verified,
         "user_values": user_values,
-        "loadgen_version": lg_version,
+        "loadgen_version": probe["loadgen_version"],
         "round": round_,
         "probe": probe,
         "audit_text": audit_text,
