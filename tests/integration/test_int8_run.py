@@ -1,5 +1,6 @@
-"""An int8 run on real-format ImageNet data calibrates on MLPerf's calibration list when the data
-root has it, says so in result.json, and refuses a list naming images that are not there."""
+"""8-bit runs: int8 on real-format ImageNet data calibrates on MLPerf's calibration list when the
+data root has it, says so in result.json, and refuses a list naming images that are not there;
+fp8 records its 8-bit GEMM layers."""
 
 from __future__ import annotations
 
@@ -55,5 +56,31 @@ def test_int8_without_the_list_uses_a_labelled_stand_in(tmp_path: Path) -> None:
     assert calib["source"].startswith("stand-in") and not calib["closed_division"]
     assert (
         "int8 calibrated on a stand-in, not MLPerf's calibration list"
+        in (res["flags"]["not_submittable_because"])
+    )
+
+
+def test_fp8_run_records_the_8bit_gemm_path_and_its_stand_in(tmp_path: Path) -> None:
+    """fp8 on the CPU (PyTorch's CPU _scaled_mm): the run works end to end through LoadGen and
+    result.json says which layers run in fp8, which stay bf16 and why, and how it was calibrated."""
+    res = run_cfg(
+        tmp_path,
+        ["calibrate=false", "loadgen.min_duration=0", "loadgen.min_query_count=8"],
+        benchmark="resnet50",
+        variant="tiny",
+        dtype="fp8",
+        count=8,
+        batch_size=4,
+    )
+    assert res["status"] == "ok", res["error"]
+    q = res["backend"]["quantization"]
+    assert q["format"] == "fp8" and "torch._scaled_mm" in q["scheme"]
+    # the tiny ResNet's first stage has 8 channels: its three pointwise convs stay bf16
+    assert q["layers_8bit"] == 9 and len(q["layers_kept"]) == 3
+    assert [layer["layer"] for layer in q["layers"]][:2] == ["layer2.0.conv1", "layer2.0.conv3"]
+    assert q["calibration"]["source"].startswith("stand-in") and q["calibration"]["count"] == 8
+    assert q["logit_check"]["degenerate"]  # random weights, and the result says so
+    assert (
+        "fp8 calibrated on a stand-in, not MLPerf's calibration list"
         in (res["flags"]["not_submittable_because"])
     )

@@ -64,3 +64,26 @@ def test_flags_name_what_the_round_lacks() -> None:
     assert _round_reasons(resnet, "Server", "v5.0") == []  # datacenter had it then
     assert _round_reasons(resnet, "Offline", "v6.1") == []
     assert _round_reasons(resnet, "Offline", None) == []
+
+
+def test_measurements_name_the_8bit_scheme_and_the_dtypes_it_mixes() -> None:
+    from inferlab.submission.build import _weights
+
+    def result(dtype: str, quantization: dict[str, Any] | None) -> dict[str, Any]:
+        return {
+            "config": {"dtype": dtype, "fold_bn": True},
+            "model": {"random_weights": False},
+            "backend": {"fold_bn": True, "quantization": quantization},
+            "benchmark": {"variant": {"checkpoint_name": "resnet50-19c8e357.pth"}},
+        }
+
+    gemm = {"format": "fp8", "layers_8bit": 36, "other_layers_dtype": "bfloat16"}
+    start, dtype, changes = _weights(result("fp8", gemm))
+    assert start == "resnet50-19c8e357.pth" and dtype == "fp8, bf16"
+    assert changes == (
+        "batch-norm folded into convolutions; post-training static fp8 quantization of 36 "
+        "pointwise convolutions (other layers bfloat16)"
+    )
+    _, dtype, changes = _weights(result("int8", {"scheme": "int8 post-training static ..."}))
+    assert dtype == "int8" and changes.endswith("; post-training static int8 quantization")
+    assert _weights(result("bf16", None))[1:] == ("bf16", "batch-norm folded into convolutions")

@@ -186,12 +186,12 @@ class ResNet50Task:
             size_bytes=facts.get("size_bytes"),
         )
 
-    def int8_calibration(
+    def calibration_set(
         self, dataset: Any, data_dir: Path | None, batch_size: int
     ) -> tuple[list[np.ndarray], dict[str, Any]]:
-        """Inputs to calibrate int8 activation ranges on: MLPerf's calibration list (500
-        validation images, the closed division's only allowed set) when the data root has it
-        (`inferlab prepare resnet50` fetches it) and the data is real; otherwise a stand-in,
+        """Inputs to calibrate 8-bit (int8, fp8) activation ranges on: MLPerf's calibration list
+        (500 validation images, the closed division's only allowed set) when the data root has
+        it (`inferlab prepare resnet50` fetches it) and the data is real; otherwise a stand-in,
         the first samples of this run's QSL, labelled as such (open division at most)."""
         import hashlib
 

@@ -82,7 +82,9 @@ def run_cmd(
         str | None, typer.Option(help="SingleStream, MultiStream, Offline or Server.")
     ] = None,
     mode: Annotated[str | None, typer.Option(help="performance or accuracy.")] = None,
-    dtype: Annotated[str | None, typer.Option(help="fp32, tf32, fp16 or bf16.")] = None,
+    dtype: Annotated[
+        str | None, typer.Option(help="fp32, tf32, fp16, bf16, int8 or fp8 (8-bit: calibrated).")
+    ] = None,
     device: Annotated[
         str | None,
         typer.Option(help="cpu, cuda, cuda:N, cuda:0,1,... or cuda:all (one replica per GPU)."),

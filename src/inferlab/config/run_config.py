@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Dtype = Literal["fp32", "tf32", "fp16", "bf16", "int8"]
+Dtype = Literal["fp32", "tf32", "fp16", "bf16", "int8", "fp8"]
 TorchMode = Literal["eager", "compile", "max-autotune", "cudagraph"]
 BackendName = Literal["torch", "onnxruntime", "null"]
 ScenarioName = Literal["SingleStream", "MultiStream", "Offline", "Server"]

@@ -130,7 +130,10 @@ def flags_section(cfg: RunConfig, spec: BenchmarkSpec, result: dict[str, Any]) -
         reasons.append("random weights" if cfg.backend != "null" else "null backend")
     quant = (result.get("backend") or {}).get("quantization") or {}
     if quant and not (quant.get("calibration") or {}).get("closed_division"):
-        reasons.append("int8 calibrated on a stand-in, not MLPerf's calibration list")
+        reasons.append(
+            f"{(result.get('backend') or {}).get('dtype', 'int8')} calibrated on a stand-in, "
+            "not MLPerf's calibration list"
+        )
     if cfg.quick:
         reasons.append("quick mode")
     if subset:

@@ -143,11 +143,11 @@ def build_backend(
         )
         model, facts = task.build_model(variant, model_path, seed=cfg.seed)
         calibration = None
-        if cfg.dtype == "int8":
-            hook = getattr(task, "int8_calibration", None)
+        if cfg.dtype in ("int8", "fp8"):
+            hook = getattr(task, "calibration_set", None)
             if hook is None or dataset is None:
                 raise UnsupportedError(
-                    f"{spec.id} has no calibration set for int8",
+                    f"{spec.id} has no calibration set for {cfg.dtype}",
                     "use --dtype fp32 or bf16 for this benchmark",
                 )
             calibration = hook(dataset, cfg.data_dir, batch_size)

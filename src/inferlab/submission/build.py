@@ -329,8 +329,16 @@ def _weights(result: dict[str, Any]) -> tuple[str, str, str]:
     changes = []
     if backend.get("fold_bn") or cfg.get("fold_bn"):
         changes.append("batch-norm folded into convolutions")
-    if backend.get("quantization"):
-        changes.append("post-training static int8 quantization")
+    quant = backend.get("quantization") or {}
+    if quant.get("format"):  # the 8-bit GEMM path: pointwise convs 8-bit, the rest 16-bit
+        rest = quant.get("other_layers_dtype") or "bfloat16"
+        changes.append(
+            f"post-training static {quant['format']} quantization of "
+            f"{quant.get('layers_8bit')} pointwise convolutions (other layers {rest})"
+        )
+        dtype = f"{quant['format']}, {'bf16' if rest == 'bfloat16' else rest}"
+    elif quant:
+        changes.append(f"post-training static {dtype} quantization")
     return start, dtype, "; ".join(changes) or "none"
 
 

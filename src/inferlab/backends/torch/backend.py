@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import threading
@@ -12,7 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from inferlab.backends.torch.config import TorchBackendConfig
+from inferlab.backends.torch.config import COMPILE_MODES, TorchBackendConfig
+from inferlab.backends.torch.gemm8 import Gemm8Conv1x1, check_kernel, quantize_pointwise
 from inferlab.core.backend import Backend, Capabilities, in_chunks
 from inferlab.core.errors import DataError, ModelError
 
@@ -23,8 +25,11 @@ TORCH_DTYPES: dict[str, torch.dtype] = {
     "tf32": torch.float32,  # fp32 storage; TF32 math is a flag, see _apply_precision
     "fp16": torch.float16,
     "bf16": torch.bfloat16,
-    "int8": torch.float32,  # float32 inputs; the quantized model quantizes them itself
+    "int8": torch.float32,  # CPU: float32 inputs, the quantized model quantizes them itself
+    "fp8": torch.bfloat16,  # the layers that stay unquantized
 }
+GEMM8_COMPUTE_DTYPE = torch.bfloat16  # layers left unquantized by the 8-bit GEMM path
+LOGIT_CHECK_SAMPLES = 64
 GRAPH_WARMUP_ITERS = 3  # eager runs on a side stream before each capture
 
 
@@ -193,6 +198,21 @@ class CudaGraphs:
         return sorted({size for size, _, _ in self.graphs})
 
 
+def logit_check(reference: torch.Tensor, got: torch.Tensor, inputs: str) -> dict[str, Any] | None:
+    """How a quantized model's outputs follow the fp32 model's on the same ``inputs`` (class
+    logits, :func:`~inferlab.metrics.class_logits.compare_class_logits`); None for outputs
+    that are not (n, C) logits. A diagnostic for result.json, never an accuracy claim: on
+    random weights or a degenerate reference it says so."""
+    from inferlab.metrics.class_logits import compare_class_logits
+
+    ref = reference.detach().float().cpu().numpy()
+    out = got.detach().float().cpu().numpy()
+    if ref.ndim != 2 or ref.shape != out.shape or ref.shape[1] < 2 or not np.isfinite(ref).all():
+        return None
+    agree = compare_class_logits(ref, out, k=min(5, ref.shape[1]))
+    return {"inputs": inputs, "against": "fp32", **agree.as_dict(), "line": agree.line()}
+
+
 def quantize_int8(model: torch.nn.Module, calibration: Any) -> tuple[Any, dict[str, Any]]:
     """Post-training static int8 (PyTorch FX graph mode, x86 backend: per-channel int8 weights,
     per-tensor uint8 activations; conv+bn+relu fused first), calibrated on ``calibration``'s
@@ -222,10 +242,18 @@ def quantize_int8(model: torch.nn.Module, calibration: Any) -> tuple[Any, dict[s
                 prepared(torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32)))
                 seen += len(b)
         quantized = convert_fx(prepared)
+        check_in = torch.from_numpy(
+            np.ascontiguousarray(np.concatenate(list(batches))[:LOGIT_CHECK_SAMPLES], np.float32)
+        )
+        with torch.inference_mode():
+            check = logit_check(
+                model(check_in), quantized(check_in), "the calibration inputs (in-sample)"
+            )
     info = {
         "scheme": "int8 post-training static (torch.ao FX, x86/fbgemm): per-channel int8 "
         "weights, per-tensor uint8 activations, conv+bn(+relu) fused",
         "calibration": {**facts, "samples_seen": seen},
+        "logit_check": check,
         "seconds": round(time.perf_counter() - t0, 3),
     }
     log.info("int8: calibrated on %d samples (%s)", seen, facts.get("source"))
@@ -237,7 +265,10 @@ class TorchBackend(Backend):
 
     The model is put in eval mode; with ``fold_bn`` a folded copy replaces it (the caller's
     model keeps its BatchNorms), then it is moved (in place) to the configured device and dtype
-    and memory format, then compiled or captured as ``mode`` says. Floating inputs are cast to
+    and memory format, then compiled or captured as ``mode`` says. The 8-bit dtypes quantize a
+    copy first (int8 on the CPU: :func:`quantize_int8`; fp8, and int8 on CUDA: the pointwise
+    convolutions as 8-bit GEMMs, :mod:`inferlab.backends.torch.gemm8`, the rest bf16), calibrated
+    on ``calibration``. Floating inputs are cast to
     the compute dtype on the device; integer inputs (token ids) are passed through unchanged.
     Batches larger than ``max_batch`` are run in chunks. :meth:`predict_tensor` is the same
     path for a tensor that already lives on the device.
@@ -255,7 +286,7 @@ class TorchBackend(Backend):
         to calibrate the activation ranges on, and what they are (for result.json)."""
         config.check_runtime()
         self.config = config
-        self.dtype = TORCH_DTYPES[config.dtype]
+        self.dtype = GEMM8_COMPUTE_DTYPE if config.gemm8_format else TORCH_DTYPES[config.dtype]
         if config.threads is not None:
             torch.set_num_threads(config.threads)
         self.device = torch.device(config.device)
@@ -272,7 +303,7 @@ class TorchBackend(Backend):
         model = model.eval()
         self.folded_pairs = 0
         self.quantization: dict[str, Any] | None = None
-        if config.dtype == "int8":
+        if config.dtype == "int8" and config.gemm8_format is None:
             model, self.quantization = quantize_int8(model, calibration)
         elif config.fold_bn:
             from inferlab.models.fuse import fold_batchnorm_pairs, foldable_pairs
@@ -282,21 +313,31 @@ class TorchBackend(Backend):
                 self.folded_pairs = len(pairs)
             else:
                 log.info("fold_bn: %s has no conv+batchnorm pair", type(model).__name__)
-        model = model.to(device=self.device, dtype=self.dtype)
+        if config.gemm8_format:
+            model = self._quantize_gemm8(model, config.gemm8_format, calibration)
+        else:
+            model = model.to(device=self.device, dtype=self.dtype)
         if config.channels_last:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        self.n_parameters = sum(p.numel() for p in model.parameters())
+        self.n_parameters = sum(p.numel() for p in model.parameters()) + sum(
+            m.weight8.numel() for m in model.modules() if isinstance(m, Gemm8Conv1x1)
+        )
 
         self.compile_cache: dict[str, Any] | None = None
         self._mark_step = False
-        if config.mode in ("compile", "max-autotune"):
+        # 8-bit GEMM models: only the batch dimension is dynamic (marked per call). With every
+        # dimension symbolic, inductor fails to lower the GEMM's reshapes back into the next
+        # convolution (ValueRangeError, torch 2.13); images have fixed sizes anyway.
+        self._batch_dynamic = bool(config.gemm8_format) and config.mode in COMPILE_MODES
+        if config.mode in COMPILE_MODES:
             if config.compile_cache_dir is not None:
                 self.compile_cache = configure_compile_cache(config.compile_cache_dir)
+            dynamic = not self._batch_dynamic
             if config.mode == "compile":
-                model = torch.compile(model, dynamic=True)  # type: ignore[assignment]
+                model = torch.compile(model, dynamic=dynamic)  # type: ignore[assignment]
             else:
                 model = torch.compile(  # type: ignore[assignment]
-                    model, mode="max-autotune", dynamic=True
+                    model, mode="max-autotune", dynamic=dynamic
                 )
                 # inductor's CUDA graphs reuse output memory on the next call
                 self._mark_step = self.device.type == "cuda"
@@ -333,6 +374,58 @@ class TorchBackend(Backend):
             " (random weights)" if random_weights else "",
         )
 
+    def _quantize_gemm8(self, model: torch.nn.Module, fmt: str, calibration: Any) -> Any:
+        """fp32 on the device, calibrated; then the pointwise convolutions as 8-bit GEMMs and
+        the rest in bf16 (:mod:`inferlab.backends.torch.gemm8`). Records the facts and a
+        logit check against the fp32 model on calibration inputs."""
+        import time
+
+        if calibration is None:
+            raise ModelError(
+                f"dtype {fmt} needs calibration inputs and none were given",
+                "the benchmark supplies them (MLPerf's calibration list, or a labelled "
+                "synthetic stand-in); use --dtype bf16 for a benchmark without a calibration set",
+            )
+        check_kernel(fmt, self.device)
+        batches, cal_facts = calibration
+        t0 = time.perf_counter()
+        if not self.folded_pairs:  # not yet a copy: the caller's model keeps its layers
+            model = copy.deepcopy(model)
+        model = model.to(device=self.device, dtype=torch.float32)
+        tensors = [
+            torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32)).to(self.device)
+            for b in batches
+        ]
+        check_in = torch.cat(tensors)[:LOGIT_CHECK_SAMPLES] if tensors else None
+        with torch.inference_mode():
+            reference = model(check_in) if check_in is not None and len(check_in) else None
+            model, facts = quantize_pointwise(model, fmt, tensors, out_dtype=self.dtype)
+            if self.config.channels_last:
+                model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            check = None
+            if isinstance(reference, torch.Tensor) and check_in is not None:
+                got = model(self._prepare(check_in))
+                check = logit_check(reference, got, "the calibration inputs (in-sample)")
+        kernel = (
+            "fp8 e4m3 GEMMs (torch._scaled_mm), per-tensor scales, activation scale a power of "
+            "two from the calibration maximum"
+            if fmt == "fp8"
+            else "int8 GEMMs (torch._int_mm, int32 accumulation), per-channel weight scales, "
+            "per-tensor activation clip chosen for least squared error on the calibration "
+            "sample, zero point -128 for inputs never negative"
+        )
+        samples_seen = facts.pop("samples_seen")
+        self.quantization = {
+            "scheme": f"{fmt} post-training static: {kernel}; {facts['layers_8bit']} pointwise "
+            f"convolution(s) in {fmt}, every other layer {facts['other_layers_dtype']}",
+            **facts,
+            "calibration": {**cal_facts, "samples_seen": samples_seen},
+            "logit_check": check,
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+        log.info("%s: %s", fmt, self.quantization["scheme"])
+        return model
+
     def __enter__(self) -> TorchBackend:
         return self
 
@@ -357,7 +450,10 @@ class TorchBackend(Backend):
     def _forward(self, model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         if self._mark_step:
             torch.compiler.cudagraph_mark_step_begin()
-        out = model(self._prepare(x))
+        x = self._prepare(x)
+        if self._batch_dynamic:
+            torch._dynamo.mark_dynamic(x, 0)
+        out = model(x)
         if not isinstance(out, torch.Tensor):
             raise ModelError(
                 f"the model returned a {type(out).__name__}, the torch backend needs one tensor",

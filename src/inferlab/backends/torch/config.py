@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from inferlab.core.errors import ConfigError, UnsupportedError
 
-DTYPES: tuple[str, ...] = ("fp32", "fp16", "bf16", "tf32", "int8")
+DTYPES: tuple[str, ...] = ("fp32", "fp16", "bf16", "tf32", "int8", "fp8")
 MODES: tuple[str, ...] = ("eager", "compile", "max-autotune", "cudagraph")
 COMPILE_MODES: tuple[str, ...] = ("compile", "max-autotune")
 _DEVICE_RE = re.compile(r"^(cpu|cuda(:\d+)?)$")
@@ -34,7 +34,12 @@ class TorchBackendConfig:
 
     ``device``: "cpu", "cuda" or "cuda:N". ``dtype``: "fp32" (IEEE fp32 math: TF32 is switched
     off on CUDA), "tf32" (fp32 storage, TF32 tensor-core matmul/conv; CUDA only), "fp16" (CUDA
-    only) or "bf16". ``threads``: intra-op CPU threads (None: torch's default).
+    only), "bf16", "int8" (on the CPU: PyTorch's post-training static quantization, eager only;
+    on CUDA: int8 GEMMs for the pointwise convolutions, the rest bf16, see
+    :mod:`inferlab.backends.torch.gemm8`) or "fp8" (fp8 e4m3 GEMMs for the pointwise
+    convolutions, the rest bf16; CUDA compute capability >= 8.9, or the CPU for checking).
+    Both 8-bit dtypes need calibration inputs. ``threads``: intra-op CPU threads (None:
+    torch's default).
     ``channels_last``: NHWC memory format for 4-D inputs and the model's conv weights.
     ``fold_bn``: fold BatchNorm into the preceding convs (:mod:`inferlab.models.fuse`).
 
@@ -146,6 +151,14 @@ class TorchBackendConfig:
         return self.device.startswith("cuda")
 
     @property
+    def gemm8_format(self) -> str | None:
+        """The 8-bit GEMM format of :mod:`~inferlab.backends.torch.gemm8` this config runs
+        ("fp8", or "int8" on CUDA), or None (int8 on the CPU is PyTorch's own quantization)."""
+        if self.dtype == "fp8" or (self.dtype == "int8" and self.is_cuda):
+            return self.dtype
+        return None
+
+    @property
     def graph_batches(self) -> tuple[int, ...]:
         """The batch sizes mode "cudagraph" captures (sorted, unique)."""
         if self.cudagraph_batches is not None:
@@ -154,18 +167,11 @@ class TorchBackendConfig:
 
     def check_static(self) -> None:
         """Checks that need no torch import (the supervisor runs them before a run starts)."""
-        if self.dtype == "int8":
-            if self.is_cuda:
-                raise UnsupportedError(
-                    "dtype int8 is built for the CPU (PyTorch's x86/fbgemm quantized kernels); "
-                    "the GPU 8-bit path is not built yet",
-                    "use --device cpu for int8, or bf16/fp16 on the GPU",
-                )
-            if self.mode != "eager":
-                raise ConfigError(
-                    f"dtype int8 runs in mode eager only (got {self.mode})",
-                    "drop --torch-mode/--compile with --dtype int8",
-                )
+        if self.dtype == "int8" and not self.is_cuda and self.mode != "eager":
+            raise ConfigError(
+                f"dtype int8 on the CPU runs in mode eager only (got {self.mode})",
+                "drop --torch-mode/--compile with --dtype int8 on the CPU",
+            )
         if self.is_cuda:
             return
         if self.dtype == "fp16":
