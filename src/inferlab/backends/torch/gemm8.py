@@ -279,7 +279,7 @@ def check_kernel(fmt: str, device: torch.device) -> None:
             torch._scaled_mm(a, b, scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
         else:
             a = torch.ones(INT_MM_MIN_ROWS, mult, dtype=torch.int8, device=device)
-            b = torch.ones(mult, mult, dtype=torch.int8, device=device)
+            b = torch.ones(mult, mult, dtype=torch.int8, device=device).t()  # as weight8
             torch._int_mm(a, b)
     except (RuntimeError, NotImplementedError) as exc:
         what = (
