@@ -97,9 +97,8 @@ def raw_rate(cfg: Any, n_batches: int) -> dict[str, Any]:
                 return
             p.run_batch(batches[k])
 
-    threads = [
-        threading.Thread(target=worker, args=(p,)) for p in pipes for _ in range(cfg.loop_threads)
-    ]
+    n_threads = cfg.resolved_loop_threads
+    threads = [threading.Thread(target=worker, args=(p,)) for p in pipes for _ in range(n_threads)]
     t0 = time.perf_counter()
     for t in threads:
         t.start()

@@ -80,6 +80,8 @@ def test_fp8_run_records_the_8bit_gemm_path_and_its_stand_in(tmp_path: Path) -> 
     assert [layer["layer"] for layer in q["layers"]][:2] == ["layer2.0.conv1", "layer2.0.conv3"]
     assert q["calibration"]["source"].startswith("stand-in") and q["calibration"]["count"] == 8
     assert q["logit_check"]["degenerate"]  # random weights, and the result says so
+    assert res["batching"]["max_batch_source"] == "--batch-size"
+    assert (res["batching"]["loop_threads"], res["batching"]["max_inflight_batches"]) == (1, 2)
     assert (
         "fp8 calibrated on a stand-in, not MLPerf's calibration list"
         in (res["flags"]["not_submittable_because"])

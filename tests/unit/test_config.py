@@ -94,7 +94,7 @@ def test_calibration_only_when_its_key_is_used() -> None:
 
 def test_loop_threads_need_inflight_batches_and_bert_fields_validate() -> None:
     with pytest.raises(ConfigError, match="max_inflight_batches >= 3"):
-        build_config(flags={"loop_threads": 3}, sets=[], environ={})
+        build_config(flags={"loop_threads": 3, "max_inflight_batches": 2}, sets=[], environ={})
     cfg = build_config(
         flags={"loop_threads": 3, "max_inflight_batches": 3},
         sets=["padding=max", "max_batch_tokens=4096", "length_sort=false"],
@@ -107,3 +107,40 @@ def test_loop_threads_need_inflight_batches_and_bert_fields_validate() -> None:
         build_config(flags={}, sets=["padding=none"], environ={})
     with pytest.raises(ConfigError, match="pad_multiple"):
         build_config(flags={}, sets=["pad_multiple=0"], environ={})
+
+
+def test_threads_and_inflight_batches_default_per_device() -> None:
+    def resolved(**flags: object) -> tuple[int, int]:
+        cfg = build_config(flags=flags, sets=[], environ={})
+        return cfg.resolved_loop_threads, cfg.resolved_max_inflight_batches
+
+    assert resolved() == (1, 2)
+    assert resolved(device="cuda") == (2, 3)  # one thread prepares while another runs
+    assert resolved(device="cuda:0,1") == (2, 3)  # per replica
+    assert resolved(loop_threads=3) == (3, 4)
+    assert resolved(device="cuda", max_inflight_batches=1) == (1, 1)
+    assert resolved(device="cuda", loop_threads=1, max_inflight_batches=5) == (1, 5)
+
+
+def test_batch_size_defaults_per_scenario_on_cuda_and_says_where_it_came_from() -> None:
+    from inferlab.core import registry
+    from inferlab.core.spec import Scenario, resolve_batch_size
+
+    resnet = registry.get("resnet50")
+
+    def batch(scenario: Scenario, **kw: object) -> tuple[int, str]:
+        args: dict[str, object] = {"requested": None, "backend": "torch", "device": "cuda"}
+        args.update(kw)
+        return resolve_batch_size(resnet, scenario, **args)  # type: ignore[arg-type]
+
+    assert batch(Scenario.OFFLINE) == (256, "resnet50's default for Offline on CUDA")
+    assert batch(Scenario.SERVER)[0] == 64 and batch(Scenario.MULTI_STREAM)[0] == 8
+    assert batch(Scenario.SINGLE_STREAM)[0] == 1
+    assert batch(Scenario.OFFLINE, device="cuda:all")[0] == 256
+    assert batch(Scenario.OFFLINE, device="cpu") == (32, "resnet50's default")
+    assert batch(Scenario.OFFLINE, backend="onnxruntime")[0] == 32
+    assert batch(Scenario.SERVER, requested=100) == (100, "--batch-size")
+    bert = registry.get("bert-99")
+    assert resolve_batch_size(
+        bert, Scenario.OFFLINE, requested=None, backend="torch", device="cuda"
+    ) == (128, "bert-99's default for Offline on CUDA")

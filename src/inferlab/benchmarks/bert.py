@@ -290,6 +290,7 @@ def _spec(bid: str, lower: float, aliases: tuple[str, ...]) -> BenchmarkSpec:
         targets=targets_by_round(bid),
         server_latency_ms=130.0,
         default_batch=64,
+        gpu_batch={Scenario.OFFLINE: 128, Scenario.SERVER: 64, Scenario.SINGLE_STREAM: 1},
         synthetic_count=1024,
         quick={
             Scenario.OFFLINE: QuickSettings(min_query_count=512, min_duration_ms=2000),

@@ -104,7 +104,9 @@ def run_cmd(
         list[str] | None,
         typer.Option("--set", help="key=value; loadgen.<key>=v sets a LoadGen key."),
     ] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size.")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Largest batch (default: per benchmark, scenario, device).")
+    ] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for the backend.")] = None,
     variant: Annotated[str | None, typer.Option(help="Model variant (see `ls`).")] = None,
     audit_config: Annotated[

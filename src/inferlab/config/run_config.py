@@ -72,13 +72,21 @@ class RunConfig(BaseModel):
         "run directory, where LoadGen reads it",
     )
     loadgen: dict[str, float] = Field(default_factory=dict)
-    batch_size: int | None = Field(default=None, ge=1)
-    max_inflight_batches: int = Field(default=2, ge=1)
-    loop_threads: int = Field(
-        default=1,
+    batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="the largest batch (None: the benchmark's default for the scenario and "
+        "device, e.g. resnet50 Offline 256 on CUDA, 32 on the CPU)",
+    )
+    max_inflight_batches: int | None = Field(
+        default=None, ge=1, description="batches cut and not yet completed (None: threads + 1)"
+    )
+    loop_threads: int | None = Field(
+        default=None,
         ge=1,
         le=8,
-        description="batch threads (2 on a GPU: one prepares/finishes a batch while one runs)",
+        description="batch threads per replica (None: 2 on CUDA, so one prepares/finishes a "
+        "batch while another runs; 1 elsewhere)",
     )
     threads: int | None = Field(default=None, ge=1)
     decoder: Literal["pillow", "cv2"] = "pillow"
@@ -173,13 +181,29 @@ class RunConfig(BaseModel):
     def resolved_torch_mode(self) -> str:
         return self.torch_mode or ("compile" if self.compile else "eager")
 
+    @property
+    def resolved_loop_threads(self) -> int:
+        if self.loop_threads is not None:
+            return self.loop_threads
+        default = 2 if self.device.startswith("cuda") else 1
+        if self.max_inflight_batches is not None:
+            return min(default, self.max_inflight_batches)
+        return default
+
+    @property
+    def resolved_max_inflight_batches(self) -> int:
+        if self.max_inflight_batches is not None:
+            return self.max_inflight_batches
+        return self.resolved_loop_threads + 1
+
     @model_validator(mode="after")
     def _threads_have_batches(self) -> RunConfig:
-        if self.loop_threads > self.max_inflight_batches:
+        threads, inflight = self.resolved_loop_threads, self.resolved_max_inflight_batches
+        if threads > inflight:
             raise ValueError(
-                f"loop_threads={self.loop_threads} needs max_inflight_batches >= "
-                f"{self.loop_threads} (now {self.max_inflight_batches}): only that many threads "
-                "can hold a batch at once; raise it or use fewer threads"
+                f"loop_threads={threads} needs max_inflight_batches >= {threads} (now "
+                f"{inflight}): only that many threads can hold a batch at once; raise it or use "
+                "fewer threads"
             )
         return self
 

@@ -104,7 +104,10 @@ class BenchmarkSpec:
     metrics: tuple[str, ...]
     targets: dict[str, tuple[AccuracyTarget, ...]]  # round -> targets
     server_latency_ms: float | None = None
-    default_batch: int = 32
+    default_batch: int = 32  # the largest batch when --batch-size is not given (CPU)
+    # The largest batch per scenario on a CUDA device (torch backend) when --batch-size is not
+    # given; a scenario missing here uses default_batch. See resolve_batch_size.
+    gpu_batch: dict[Scenario, int] = field(default_factory=dict)
     synthetic_count: int = 1024
     quick: dict[Scenario, QuickSettings] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
@@ -140,3 +143,20 @@ class BenchmarkSpec:
             return self.targets[round_]
         # newest round that has targets
         return self.targets[sorted(self.targets)[-1]]
+
+
+def resolve_batch_size(
+    spec: BenchmarkSpec, scenario: Scenario, *, requested: int | None, backend: str, device: str
+) -> tuple[int, str]:
+    """The largest batch a run cuts, and where the number comes from (for result.json).
+
+    An explicit --batch-size wins. Otherwise the torch backend on CUDA takes the benchmark's
+    per-scenario GPU default (large for Offline, where throughput is all; smaller for Server,
+    where a batch's compute time counts against the latency bound; the query size for
+    SingleStream and MultiStream, so no CUDA graph is captured for batches that never form);
+    everything else takes ``default_batch``. (The null backend's default is the runner's.)"""
+    if requested is not None:
+        return requested, "--batch-size"
+    if backend == "torch" and device.startswith("cuda") and scenario in spec.gpu_batch:
+        return spec.gpu_batch[scenario], f"{spec.id}'s default for {scenario.value} on CUDA"
+    return spec.default_batch, f"{spec.id}'s default"

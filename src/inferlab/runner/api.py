@@ -14,7 +14,7 @@ from inferlab.config.run_config import RunConfig
 from inferlab.core import registry
 from inferlab.core.errors import ConfigError, InferlabError, UnsupportedError
 from inferlab.core.rounds import round_for_seeds
-from inferlab.core.spec import OFFICIAL_FIELD, BenchmarkSpec, Mode, Scenario
+from inferlab.core.spec import OFFICIAL_FIELD, BenchmarkSpec, Mode, Scenario, resolve_batch_size
 from inferlab.core.task import BenchmarkTask
 from inferlab.loadgen.settings import ComposedConf, Layer, compose, parse_user_conf
 from inferlab.results import environment
@@ -241,7 +241,12 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     spec: BenchmarkSpec = p["spec"]
     scenario: Scenario = p["scenario"]
     dataset = p["dataset"]
-    batch_size = cfg.batch_size or (NULL_BATCH if cfg.backend == "null" else spec.default_batch)
+    if cfg.backend == "null" and cfg.batch_size is None:
+        batch_size, batch_source = NULL_BATCH, "the null backend's default"
+    else:
+        batch_size, batch_source = resolve_batch_size(
+            spec, scenario, requested=cfg.batch_size, backend=cfg.backend, device=cfg.device
+        )
     system = capture_system(backend=cfg.backend)  # a bad INFERLAB_SYSTEM_JSON fails here
     started = now_iso()
     run_dir = create_run_dir(cfg.out, spec.id, scenario.value, cfg.audit or cfg.mode).resolve()
@@ -299,7 +304,12 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         "model": (out.ready or {}).get("model"),
         "backend": (out.ready or {}).get("backend"),
         "calibration": (out.ready or {}).get("calibration"),
-        "batching": (out.ready or {}).get("batching"),
+        "batching": {
+            **((out.ready or {}).get("batching") or {}),
+            "max_batch_source": batch_source,
+            "loop_threads": cfg.resolved_loop_threads,
+            "max_inflight_batches": cfg.resolved_max_inflight_batches,
+        },
         "sample_store": (out.ready or {}).get("sample_store"),
         "replicas": replica_figures((out.done or {}).get("replicas")),
         "data_checks": p["verified"],

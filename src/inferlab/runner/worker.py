@@ -264,13 +264,13 @@ def work(job: dict[str, Any], chan: Channel) -> None:
     dispatcher = Dispatcher(
         plan.policy,
         complete_to_loadgen,
-        max_inflight_batches=cfg.max_inflight_batches,
+        max_inflight_batches=cfg.resolved_max_inflight_batches,
         order=plan.order,
     )
     loop = BatchLoop(
         dispatcher,
         [p.run_batch for p in pipelines],
-        threads=cfg.loop_threads,
+        threads=cfg.resolved_loop_threads,
         on_error=lambda e: _fatal(chan, send_lock, e),
     )
     stop = threading.Event()
