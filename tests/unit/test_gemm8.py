@@ -227,3 +227,23 @@ def test_config_routes_int8_by_device_and_checks_modes() -> None:
     TorchBackendConfig(device="cuda", dtype="fp8", mode="max-autotune").check_static()
     with pytest.raises(ConfigError, match="eager only"):
         TorchBackendConfig(dtype="int8", mode="compile").check_static()
+
+
+def test_int8_gemms_compile_with_only_the_batch_dynamic(trained: nn.Module) -> None:
+    """What the backend does in its compile modes (int8 goes this way on CUDA): inductor with the
+    batch dimension marked dynamic, batch sizes whose row counts fall below _int_mm's minimum
+    included (a branch on the row count would specialise the batch and fail the mark)."""
+    folded = fold_batchnorm(trained)
+    calibration = [trained_cnn.samples(32, seed=7)[0]]
+    q, _ = quantize_pointwise(folded, "int8", calibration, out_dtype=torch.bfloat16)
+    q = q.to(memory_format=torch.channels_last)
+    compiled = torch.compile(q, dynamic=False)
+    for n in (16, 1, 5):  # layer4 has 1x1 pixels at 32 px: 16, 1 and 5 rows
+        x = trained_cnn.samples(n, seed=2)[0].bfloat16()
+        x = x.contiguous(memory_format=torch.channels_last)
+        torch._dynamo.mark_dynamic(x, 0)
+        with torch.inference_mode():
+            got, want = compiled(x).float(), q(x).float()
+        assert got.shape == want.shape == (n, trained_cnn.CLASSES)
+        agree = compare_class_logits(want.numpy(), got.numpy(), k=1)
+        assert agree.max_rel_error < 0.05, agree.line()

@@ -255,7 +255,11 @@ class Gemm8Conv1x1(nn.Module):
             )
             q = (q + self.zero_point).to(torch.int8)
             m = q.shape[0]
-            if m < INT_MM_MIN_ROWS:
+            if torch.compiler.is_compiling():
+                # no branch on the (symbolic) row count: compiled, the padding fuses into the
+                # kernel that writes q
+                q = torch.cat([q, q.new_zeros(INT_MM_MIN_ROWS, c)])
+            elif m < INT_MM_MIN_ROWS:
                 q = torch.cat([q, q.new_zeros(INT_MM_MIN_ROWS - m, c)])
             acc = torch._int_mm(q, self.weight8)[:m]
             y = (acc.float() * self.out_scale + self.bias).to(self.out_dtype)
