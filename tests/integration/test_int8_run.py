@@ -5,6 +5,7 @@ fp8 records its 8-bit GEMM layers."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,16 +43,21 @@ def test_int8_calibrates_on_the_mlperf_list_under_the_data_root(tmp_path: Path) 
     assert "calibration images of cal_image_list_option_1.txt" in failed["error"]["message"]
 
 
-def test_int8_without_the_list_uses_a_labelled_stand_in(tmp_path: Path) -> None:
-    res = run_cfg(
+def _stand_in_run(tmp_path: Path, dtype: str) -> dict[str, Any]:
+    """A short tiny-ResNet run on synthetic data: calibrated on a stand-in."""
+    return run_cfg(
         tmp_path,
         ["calibrate=false", "loadgen.min_duration=0", "loadgen.min_query_count=8"],
         benchmark="resnet50",
         variant="tiny",
-        dtype="int8",
+        dtype=dtype,
         count=8,
         batch_size=4,
     )
+
+
+def test_int8_without_the_list_uses_a_labelled_stand_in(tmp_path: Path) -> None:
+    res = _stand_in_run(tmp_path, "int8")
     calib = res["backend"]["quantization"]["calibration"]
     assert calib["source"].startswith("stand-in") and not calib["closed_division"]
     assert (
@@ -63,15 +69,7 @@ def test_int8_without_the_list_uses_a_labelled_stand_in(tmp_path: Path) -> None:
 def test_fp8_run_records_the_8bit_gemm_path_and_its_stand_in(tmp_path: Path) -> None:
     """fp8 on the CPU (PyTorch's CPU _scaled_mm): the run works end to end through LoadGen and
     result.json says which layers run in fp8, which stay bf16 and why, and how it was calibrated."""
-    res = run_cfg(
-        tmp_path,
-        ["calibrate=false", "loadgen.min_duration=0", "loadgen.min_query_count=8"],
-        benchmark="resnet50",
-        variant="tiny",
-        dtype="fp8",
-        count=8,
-        batch_size=4,
-    )
+    res = _stand_in_run(tmp_path, "fp8")
     assert res["status"] == "ok", res["error"]
     q = res["backend"]["quantization"]
     assert q["format"] == "fp8" and "torch._scaled_mm" in q["scheme"]

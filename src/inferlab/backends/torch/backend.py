@@ -28,7 +28,7 @@ TORCH_DTYPES: dict[str, torch.dtype] = {
     "int8": torch.float32,  # CPU: float32 inputs, the quantized model quantizes them itself
     "fp8": torch.bfloat16,  # the layers that stay unquantized
 }
-GEMM8_COMPUTE_DTYPE = torch.bfloat16  # layers left unquantized by the 8-bit GEMM path
+GEMM8_COMPUTE_DTYPE = TORCH_DTYPES["fp8"]  # what the 8-bit GEMM path (int8 on CUDA too) runs in
 LOGIT_CHECK_SAMPLES = 64
 GRAPH_WARMUP_ITERS = 3  # eager runs on a side stream before each capture
 
@@ -213,6 +213,29 @@ def logit_check(reference: torch.Tensor, got: torch.Tensor, inputs: str) -> dict
     return {"inputs": inputs, "against": "fp32", **agree.as_dict(), "line": agree.line()}
 
 
+def _require_calibration(dtype: str, calibration: Any) -> tuple[Any, dict[str, Any]]:
+    """``(batches, facts)``, or ModelError naming where calibration inputs come from."""
+    if calibration is None:
+        raise ModelError(
+            f"dtype {dtype} needs calibration inputs and none were given",
+            "the benchmark supplies them (MLPerf's calibration list, or a labelled synthetic "
+            "stand-in); use --dtype fp32/bf16 for a benchmark without a calibration set",
+        )
+    batches, facts = calibration
+    return batches, facts
+
+
+def _first_samples(batches: list[Any], n: int) -> list[Any]:
+    """The batches that hold the first ``n`` samples, the last one cut (no copy of the rest)."""
+    out, have = [], 0
+    for b in batches:
+        if have >= n:
+            break
+        out.append(b[: n - have])
+        have += len(out[-1])
+    return out
+
+
 def quantize_int8(model: torch.nn.Module, calibration: Any) -> tuple[Any, dict[str, Any]]:
     """Post-training static int8 (PyTorch FX graph mode, x86 backend: per-channel int8 weights,
     per-tensor uint8 activations; conv+bn+relu fused first), calibrated on ``calibration``'s
@@ -223,13 +246,7 @@ def quantize_int8(model: torch.nn.Module, calibration: Any) -> tuple[Any, dict[s
     from torch.ao.quantization import get_default_qconfig_mapping
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
-    if calibration is None:
-        raise ModelError(
-            "dtype int8 needs calibration inputs and none were given",
-            "the benchmark supplies them (MLPerf's calibration list, or a labelled synthetic "
-            "stand-in); use --dtype fp32/bf16 for a benchmark without a calibration set",
-        )
-    batches, facts = calibration
+    batches, facts = _require_calibration("int8", calibration)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torch.ao -> torchao migration
@@ -243,7 +260,9 @@ def quantize_int8(model: torch.nn.Module, calibration: Any) -> tuple[Any, dict[s
                 seen += len(b)
         quantized = convert_fx(prepared)
         check_in = torch.from_numpy(
-            np.ascontiguousarray(np.concatenate(list(batches))[:LOGIT_CHECK_SAMPLES], np.float32)
+            np.ascontiguousarray(
+                np.concatenate(_first_samples(list(batches), LOGIT_CHECK_SAMPLES)), np.float32
+            )
         )
         with torch.inference_mode():
             check = logit_check(
@@ -380,14 +399,8 @@ class TorchBackend(Backend):
         logit check against the fp32 model on calibration inputs."""
         import time
 
-        if calibration is None:
-            raise ModelError(
-                f"dtype {fmt} needs calibration inputs and none were given",
-                "the benchmark supplies them (MLPerf's calibration list, or a labelled "
-                "synthetic stand-in); use --dtype bf16 for a benchmark without a calibration set",
-            )
+        batches, cal_facts = _require_calibration(fmt, calibration)
         check_kernel(fmt, self.device)
-        batches, cal_facts = calibration
         t0 = time.perf_counter()
         if not self.folded_pairs:  # not yet a copy: the caller's model keeps its layers
             model = copy.deepcopy(model)
@@ -396,7 +409,7 @@ class TorchBackend(Backend):
             torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32)).to(self.device)
             for b in batches
         ]
-        check_in = torch.cat(tensors)[:LOGIT_CHECK_SAMPLES] if tensors else None
+        check_in = torch.cat(_first_samples(tensors, LOGIT_CHECK_SAMPLES)) if tensors else None
         with torch.inference_mode():
             reference = model(check_in) if check_in is not None and len(check_in) else None
             model, facts = quantize_pointwise(model, fmt, tensors, out_dtype=self.dtype)

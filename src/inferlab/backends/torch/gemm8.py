@@ -68,7 +68,6 @@ class InputRange:
 
     amax: float = 0.0
     minimum: float = math.inf
-    batches: int = 0
     nonfinite: bool = False  # a NaN or inf was seen
     sample: torch.Tensor | None = None  # float32, on the CPU, for the int8 clip search
 
@@ -79,7 +78,6 @@ class InputRange:
             return
         self.amax = max(self.amax, float(flat.abs().max()))
         self.minimum = min(self.minimum, float(flat.min()))
-        self.batches += 1
         if keep_sample:
             n = min(SAMPLE_PER_BATCH, flat.numel())
             pick = torch.randint(0, flat.numel(), (n,), generator=generator)
@@ -158,11 +156,11 @@ class Gemm8Conv1x1(nn.Module):
     Input: an ``(N, C_in, H, W)`` tensor of the compute dtype, best channels-last (any other
     layout costs a copy). Output: ``(N, C_out, H', W')`` in ``out_dtype``, channels-last."""
 
-    weight8: torch.Tensor
-    w_scale: torch.Tensor
+    weight8: torch.Tensor  # (C_in, C_out), column-major
     a_scale: torch.Tensor
     bias: torch.Tensor
-    out_scale: torch.Tensor
+    w_scale: torch.Tensor  # fp8 only
+    out_scale: torch.Tensor  # int8 only: a_scale * per-channel weight scale
 
     def __init__(self, conv: nn.Conv2d, fmt: str, rng: InputRange, out_dtype: torch.dtype) -> None:
         super().__init__()
@@ -198,7 +196,6 @@ class Gemm8Conv1x1(nn.Module):
         self.a_exp = exponent  # activation scale 2**exponent: x / 2**e is exact
         self.register_buffer("a_scale", torch.tensor(2.0**exponent, device=w.device))
         self.register_buffer("bias", b.to(self.out_dtype))
-        self.register_buffer("out_scale", torch.ones(0, device=w.device))
         self.clip = rng.amax
         self.zero_point = 0
 
@@ -214,12 +211,10 @@ class Gemm8Conv1x1(nn.Module):
         # x ~ a_scale * (q - zp): W x = a_scale * w_scale * (W8 q - zp * sum(W8))
         correction = -self.zero_point * w8.float().sum(dim=1) * (a_scale * w_scale)
         self.register_buffer("weight8", w8.t())
-        self.register_buffer("w_scale", w_scale.reshape(1, -1).contiguous())
         self.register_buffer("a_scale", torch.tensor([[a_scale]], device=w.device))
         self.register_buffer("out_scale", (a_scale * w_scale).reshape(1, -1).contiguous())
         self.register_buffer("bias", (b + correction).reshape(1, -1).contiguous())
         self.clip = clip
-        self.a_exp = 0
 
     def _apply(self, fn: Any, recurse: bool = True) -> Gemm8Conv1x1:
         # Module.to(dtype=...) casts every floating buffer (float8 included): keep the 8-bit
@@ -315,20 +310,13 @@ def quantize_pointwise(
         raise ModelError(f"unknown 8-bit format {fmt!r}", f"use one of {', '.join(FORMATS)}")
     mult = CHANNEL_MULTIPLE[fmt]
     candidates = pointwise_convs(model)
-    chosen = [
-        (name, conv)
-        for name, conv in candidates
-        if conv.in_channels % mult == 0 and conv.out_channels % mult == 0
-    ]
-    kept = [
-        {
-            "layer": name,
-            "why": f"channels {conv.in_channels}->{conv.out_channels} not multiples "
-            f"of {mult} (the kernel's requirement)",
-        }
-        for name, conv in candidates
-        if (name, conv) not in chosen
-    ]
+    chosen, kept = [], []
+    for name, conv in candidates:
+        if conv.in_channels % mult == 0 and conv.out_channels % mult == 0:
+            chosen.append((name, conv))
+        else:
+            why = f"channels {conv.in_channels}->{conv.out_channels} not multiples of {mult}"
+            kept.append({"layer": name, "why": f"{why} (the kernel's requirement)"})
     if not chosen:
         raise ModelError(
             f"the model has no pointwise convolution that a {fmt} GEMM can run "
