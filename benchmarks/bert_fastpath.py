@@ -46,7 +46,7 @@ def length_mix(n: int, seed: int) -> np.ndarray:
 
 def mix_features(lengths: np.ndarray, seed: int) -> Any:
     """SquadFeatures with the given lengths: [CLS] 20-token query [SEP] context [SEP]."""
-    from inferlab.preprocessing.squad_types import SquadFeature, SquadFeatures
+    from inferlab.benchmarks.bert.features import SquadFeature, SquadFeatures
 
     rng = np.random.default_rng([seed, 1])
     n = len(lengths)
@@ -64,7 +64,7 @@ def mix_features(lengths: np.ndarray, seed: int) -> Any:
 
 
 def build_dataset(args: argparse.Namespace) -> Any:
-    from inferlab.datasets.squad import SquadDataset, find_files, load_real
+    from inferlab.benchmarks.bert.dataset import SquadDataset, find_files, load_real
 
     if args.squad:
         path = Path(args.squad)
@@ -81,8 +81,8 @@ def build_backend(args: argparse.Namespace, dtype: str, compile_: bool) -> Any:
 
     from inferlab.backends.torch.backend import TorchBackend
     from inferlab.backends.torch.config import TorchBackendConfig
-    from inferlab.benchmarks.bert import TINY_ARCH
-    from inferlab.models.bert import BertConfig, build_bert_qa
+    from inferlab.benchmarks.bert.model import BertConfig, build_bert_qa
+    from inferlab.benchmarks.bert.spec import TINY_ARCH
 
     torch.manual_seed(args.seed)
     config = BertConfig(**TINY_ARCH) if args.model == "tiny" else BertConfig.large()
@@ -105,7 +105,7 @@ class RunCfg:
 
 def plan_batches(ds: Any, run_cfg: RunCfg, batch: int) -> list[np.ndarray]:
     """The batches the SUT would cut for one Offline query holding every sample."""
-    from inferlab.benchmarks.bert import TASK
+    from inferlab.benchmarks.bert.task import TASK
     from inferlab.loadgen.dispatch import cut_batches
 
     plan = TASK.batch_plan(ds, run_cfg, batch)
@@ -117,7 +117,8 @@ def raw_pass(
 ) -> tuple[float, np.ndarray]:
     """One pass over the batches: gather, predict, postprocess, on ``threads`` threads taking
     batches in order (like the SUT's batch loop). (seconds, payloads by index)."""
-    from inferlab.benchmarks.bert import PYTORCH, TASK
+    from inferlab.benchmarks.bert.spec import PYTORCH
+    from inferlab.benchmarks.bert.task import TASK
 
     payloads = np.empty((ds.total_count, MAX_LEN, 2), np.float32)
     todo = iter(batches)
@@ -176,7 +177,7 @@ def measure(
 
 
 def compare(ref: np.ndarray, other: np.ndarray, lengths: np.ndarray) -> dict[str, Any]:
-    from inferlab.metrics.logits import compare_logits
+    from inferlab.benchmarks.bert.logits import compare_logits
 
     return compare_logits(ref, other, lengths).as_dict()
 
@@ -184,7 +185,8 @@ def compare(ref: np.ndarray, other: np.ndarray, lengths: np.ndarray) -> dict[str
 # ---------------------------------------------------------------------------- LoadGen child
 def loadgen_child(args: argparse.Namespace) -> dict[str, Any]:
     """Raw loop and LoadGen Offline on the same backend and batches, in this process."""
-    from inferlab.benchmarks.bert import PYTORCH, TASK
+    from inferlab.benchmarks.bert.spec import PYTORCH
+    from inferlab.benchmarks.bert.task import TASK
     from inferlab.loadgen.adapter import BatchLoop, TestSpec, complete_to_loadgen, run_test
     from inferlab.loadgen.dispatch import Dispatcher
     from inferlab.loadgen.logs import outcome, parse_detail, parse_summary

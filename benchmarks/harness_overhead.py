@@ -98,7 +98,8 @@ def run_inferlab(spec: Any, batch: int, *, native: bool = False) -> str:
     import dataclasses
 
     from inferlab.backends.null.backend import NullBackend
-    from inferlab.benchmarks.resnet50 import PYTORCH, SPEC, TASK
+    from inferlab.benchmarks.resnet50.spec import PYTORCH, SPEC
+    from inferlab.benchmarks.resnet50.task import TASK
     from inferlab.config.run_config import RunConfig
     from inferlab.loadgen.adapter import BatchLoop, complete_to_loadgen, run_test
     from inferlab.loadgen.dispatch import Dispatcher

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from inferlab.models.resnet import build_resnet50
+from inferlab.benchmarks.resnet50.model import build_resnet50
 
 CLASSES = 10
 SIZE = 32

@@ -10,8 +10,8 @@ torch = pytest.importorskip("torch")
 
 from inferlab.backends.torch.backend import TorchBackend  # noqa: E402
 from inferlab.backends.torch.config import TorchBackendConfig  # noqa: E402
-from inferlab.metrics.logits import compare_logits  # noqa: E402
-from inferlab.models.bert import BertConfig, build_bert_qa  # noqa: E402
+from inferlab.benchmarks.bert.logits import compare_logits  # noqa: E402
+from inferlab.benchmarks.bert.model import BertConfig, build_bert_qa  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 

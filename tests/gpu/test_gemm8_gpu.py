@@ -20,8 +20,8 @@ from torch import nn  # noqa: E402
 
 from inferlab.backends.torch.backend import TorchBackend  # noqa: E402
 from inferlab.backends.torch.config import TorchBackendConfig  # noqa: E402
+from inferlab.benchmarks.resnet50.model import build_resnet50  # noqa: E402
 from inferlab.metrics.class_logits import compare_class_logits  # noqa: E402
-from inferlab.models.resnet import build_resnet50  # noqa: E402
 from tests import trained_cnn  # noqa: E402
 
 pytestmark = [

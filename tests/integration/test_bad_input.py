@@ -110,7 +110,7 @@ def test_corrupt_jpeg_fails_the_run_naming_the_file(tmp_path: Path) -> None:
 def test_checkpoint_with_wrong_shapes(tmp_path: Path) -> None:
     import torch
 
-    from inferlab.models.resnet import build_resnet50
+    from inferlab.benchmarks.resnet50.model import build_resnet50
 
     ckpt = tmp_path / "resnet50-1001.pth"
     torch.save(build_resnet50(num_classes=1001).state_dict(), ckpt)

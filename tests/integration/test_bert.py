@@ -104,7 +104,7 @@ def test_synthetic_default_runs_tiny_bert_and_labels_everything(tmp_path: Path) 
 
 
 def _synthetic_features(count: int) -> list:
-    from inferlab.datasets.squad import load_synthetic
+    from inferlab.benchmarks.bert.dataset import load_synthetic
 
     ds = load_synthetic(count=count, seed=0)
     return list(ds.features.features[:count])
@@ -153,8 +153,8 @@ def test_token_budget_and_single_stream_and_server_label(tmp_path: Path) -> None
 
 
 def test_dataset_on_disk_with_checkpoint_and_config(tmp_path: Path) -> None:
-    from inferlab.benchmarks.bert import TINY_ARCH
-    from inferlab.models.bert import BertConfig, build_bert_qa
+    from inferlab.benchmarks.bert.model import BertConfig, build_bert_qa
+    from inferlab.benchmarks.bert.spec import TINY_ARCH
 
     write_squad_dir(tmp_path / "data")
     model_dir = tmp_path / "data" / "models" / "bert"

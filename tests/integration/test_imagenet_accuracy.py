@@ -38,7 +38,7 @@ def _expected_line(log: Path, labels: list[int]) -> str:
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
 
-    from inferlab.models.resnet import build_resnet50
+    from inferlab.benchmarks.resnet50.model import build_resnet50
 
     torch.manual_seed(123)
     path = tmp_path_factory.mktemp("ckpt") / "resnet50-19c8e357.pth"

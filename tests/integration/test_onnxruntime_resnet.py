@@ -28,7 +28,7 @@ class _Graph(torch.nn.Module):
 
 
 def export_tiny_resnet(path: Path) -> None:
-    from inferlab.models.resnet import build_resnet50
+    from inferlab.benchmarks.resnet50.model import build_resnet50
 
     torch.manual_seed(0)
     model = build_resnet50(num_classes=1001, width=8, layers=(1, 1, 1, 1)).eval()
@@ -43,7 +43,7 @@ def export_tiny_resnet(path: Path) -> None:
 
 
 def test_onnx_variant_logs_the_graph_s_labels_minus_one(tmp_path: Path) -> None:
-    from inferlab.datasets.synthetic import SyntheticImageNet
+    from inferlab.benchmarks.resnet50.synthetic import SyntheticImageNet
 
     model = tmp_path / "resnet50_v1.onnx"
     export_tiny_resnet(model)
@@ -69,7 +69,7 @@ def test_onnx_variant_logs_the_graph_s_labels_minus_one(tmp_path: Path) -> None:
 
 
 def test_argmax_only_graph_becomes_one_hot_scores() -> None:
-    from inferlab.benchmarks.resnet50 import ResNetOnnxIO
+    from inferlab.benchmarks.resnet50.task import ResNetOnnxIO
 
     scores = ResNetOnnxIO().output([np.array([3, 1000], np.int64)], ["ArgMax:0"])
     assert scores.shape == (2, 1001) and scores[0, 3] == 1 and scores[1, 1000] == 1

@@ -16,7 +16,7 @@ pytest.importorskip("torch")
 import torch  # noqa: E402
 
 from inferlab.backends.torch.backend import TorchBackend  # noqa: E402
-from inferlab.models.resnet import build_resnet50  # noqa: E402
+from inferlab.benchmarks.resnet50.model import build_resnet50  # noqa: E402
 
 HAS_CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA device")

@@ -14,14 +14,14 @@ pytest.importorskip("torch")
 
 import torch  # noqa: E402
 
-from inferlab.core.errors import ModelError  # noqa: E402
-from inferlab.metrics.logits import compare_logits  # noqa: E402
-from inferlab.models.bert import (  # noqa: E402
+from inferlab.benchmarks.bert.logits import compare_logits  # noqa: E402
+from inferlab.benchmarks.bert.model import (  # noqa: E402
     BertConfig,
     BertForQuestionAnswering,
     build_bert_qa,
     load_bert_checkpoint,
 )
+from inferlab.core.errors import ModelError  # noqa: E402
 
 TINY = BertConfig(
     vocab_size=100,

@@ -151,8 +151,8 @@ import torch  # noqa: E402
 
 from inferlab.backends.torch.backend import TorchBackend  # noqa: E402
 from inferlab.backends.torch.config import TorchBackendConfig  # noqa: E402
+from inferlab.benchmarks.resnet50.model import build_resnet50  # noqa: E402
 from inferlab.models.fuse import recalibrate_batchnorm  # noqa: E402
-from inferlab.models.resnet import build_resnet50  # noqa: E402
 
 
 def tiny(seed: int = 0) -> torch.nn.Module:

@@ -24,10 +24,10 @@ from inferlab.backends.torch.gemm8 import (  # noqa: E402
     pointwise_convs,
     quantize_pointwise,
 )
+from inferlab.benchmarks.resnet50.model import build_resnet50  # noqa: E402
 from inferlab.core.errors import ConfigError, ModelError, UnsupportedError  # noqa: E402
 from inferlab.metrics.class_logits import compare_class_logits  # noqa: E402
 from inferlab.models.fuse import fold_batchnorm  # noqa: E402
-from inferlab.models.resnet import build_resnet50  # noqa: E402
 
 # Relative error (Frobenius) of one layer against fp32: fp8 e4m3 keeps 3 mantissa bits
 # (~3.6% measured), int8 with a calibrated clip ~0.6%.

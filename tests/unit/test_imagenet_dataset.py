@@ -9,16 +9,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inferlab.core.errors import ConfigError, DataError
-from inferlab.datasets.imagenet import ImageNetDataset, read_val_map
-from inferlab.datasets.synthetic import SyntheticImageNet, synthetic_image, synthetic_labels
-from inferlab.preprocessing.cache import Cache
-from inferlab.preprocessing.imagenet import (
+from inferlab.benchmarks.resnet50.dataset import ImageNetDataset, read_val_map
+from inferlab.benchmarks.resnet50.preprocess import (
     normalize_nchw,
     preprocess_pytorch,
     pytorch_crop_from_image,
     transform_key,
 )
+from inferlab.benchmarks.resnet50.synthetic import (
+    SyntheticImageNet,
+    synthetic_image,
+    synthetic_labels,
+)
+from inferlab.core.errors import ConfigError, DataError
+from inferlab.preprocessing.cache import Cache
 
 N = 6
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inferlab.core.errors import DataError
-from inferlab.data.imagenet import (
+from inferlab.benchmarks.resnet50.dataset import read_val_map
+from inferlab.benchmarks.resnet50.imagenet_import import (
     VAL_COUNT,
     import_val,
     labels_from_devkit,
@@ -20,7 +20,7 @@ from inferlab.data.imagenet import (
     scan_val_dir,
     val_name,
 )
-from inferlab.datasets.imagenet import read_val_map
+from inferlab.core.errors import DataError
 
 
 def _jpeg(path: Path, seed: int) -> None:

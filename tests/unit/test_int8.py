@@ -10,10 +10,10 @@ torch = pytest.importorskip("torch")
 
 from inferlab.backends.torch.backend import TorchBackend  # noqa: E402
 from inferlab.backends.torch.config import TorchBackendConfig  # noqa: E402
+from inferlab.benchmarks.resnet50.model import build_resnet50  # noqa: E402
 from inferlab.core.errors import ConfigError, ModelError  # noqa: E402
 from inferlab.metrics.class_logits import compare_class_logits  # noqa: E402
 from inferlab.models.fuse import recalibrate_batchnorm  # noqa: E402
-from inferlab.models.resnet import build_resnet50  # noqa: E402
 
 
 def _model_and_inputs() -> tuple[torch.nn.Module, np.ndarray]:

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from inferlab.benchmarks.bert.logits import LogitAgreement, best_spans, compare_logits
 from inferlab.core.errors import DataError
-from inferlab.metrics.logits import LogitAgreement, best_spans, compare_logits
 
 
 def logits(*rows: list[list[float]], width: int | None = None) -> np.ndarray:

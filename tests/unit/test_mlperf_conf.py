@@ -13,7 +13,7 @@ import pytest
 
 from inferlab.core.errors import ConfigError
 from inferlab.core.rounds import SEEDS
-from inferlab.loadgen import mlperf_conf
+from inferlab.loadgen import mlperf_conf, probe
 
 # LoadGen's own line rule: model.scenario.key = value, value an integer or a double
 _LINE = re.compile(r"^([^.\s=]+)\.([^.\s=]+)\.([^.\s=]+)\s*=\s*(\S+)$")
@@ -86,15 +86,15 @@ def test_unknown_rounds() -> None:
 
 
 def test_supply_writes_once_and_refuses_a_foreign_file(tmp_path: Path) -> None:
-    path, rnd = mlperf_conf.supply(tmp_path, "4.1.7")
+    path, rnd = probe.supply_mlperf_conf(tmp_path, "4.1.7")
     assert rnd == "v4.1" and path == tmp_path / "mlperf.conf"
     assert path.read_text() == mlperf_conf.render("v4.1")
-    assert mlperf_conf.supply(tmp_path, "4.1.7") == (path, rnd)  # same text: kept
+    assert probe.supply_mlperf_conf(tmp_path, "4.1.7") == (path, rnd)  # same text: kept
     path.write_text("*.*.qsl_rng_seed = 1\n")
     with pytest.raises(ConfigError, match="exists"):
-        mlperf_conf.supply(tmp_path, "4.1.7")
+        probe.supply_mlperf_conf(tmp_path, "4.1.7")
     with pytest.raises(ConfigError, match="docs/rounds.md"):
-        mlperf_conf.supply(tmp_path / "x", "4.0")  # no round, no file
+        probe.supply_mlperf_conf(tmp_path / "x", "4.0")  # no round, no file
 
 
 # --- configure() on a build without a built-in mlperf.conf ------------------------------------

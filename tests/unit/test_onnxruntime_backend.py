@@ -13,9 +13,9 @@ pytest.importorskip("onnxruntime")
 
 from inferlab.backends.onnxruntime.backend import OrtBackend  # noqa: E402
 from inferlab.backends.onnxruntime.config import OrtBackendConfig  # noqa: E402
-from inferlab.benchmarks.bert import BertOnnxIO  # noqa: E402
+from inferlab.benchmarks.bert.model import BertConfig, build_bert_qa  # noqa: E402
+from inferlab.benchmarks.bert.task import BertOnnxIO  # noqa: E402
 from inferlab.core.errors import ModelError  # noqa: E402
-from inferlab.models.bert import BertConfig, build_bert_qa  # noqa: E402
 
 TINY = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
 

@@ -11,8 +11,9 @@ import pytest
 
 from inferlab.config.run_config import RunConfig
 from inferlab.core.errors import ConfigError
+from inferlab.core.files import atomic_write_json
 from inferlab.report.console import peak_summary
-from inferlab.results.store import atomic_write_json, create_run_dir
+from inferlab.results.store import create_run_dir
 from inferlab.runner import peak
 from inferlab.runner.peak import (
     PROBE_MIN_QUERY_COUNT,

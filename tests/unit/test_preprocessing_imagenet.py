@@ -10,8 +10,8 @@ import PIL
 import pytest
 from PIL import Image
 
+from inferlab.benchmarks.resnet50 import preprocess as P
 from inferlab.core.errors import ConfigError, DataError
-from inferlab.preprocessing import imagenet as P
 
 # sha256 of torchvision's output bytes (float32 NCHW (3, 224, 224), little endian) for the
 # PNG-encoded images det_image(w, h, seed) below, computed with

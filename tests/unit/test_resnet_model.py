@@ -12,8 +12,8 @@ pytest.importorskip("torch")
 
 import torch  # noqa: E402
 
+from inferlab.benchmarks.resnet50.model import build_resnet50, load_state_dict_file  # noqa: E402
 from inferlab.core.errors import ModelError  # noqa: E402
-from inferlab.models.resnet import build_resnet50, load_state_dict_file  # noqa: E402
 
 
 @pytest.fixture(scope="module")

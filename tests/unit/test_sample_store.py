@@ -14,10 +14,10 @@ torch = pytest.importorskip("torch")
 from tests.integration.imagenet_fixture import make_imagenet_dir  # noqa: E402
 
 from inferlab.backends.torch.store import DeviceStore  # noqa: E402
+from inferlab.benchmarks.resnet50.dataset import ImageNetDataset  # noqa: E402
+from inferlab.benchmarks.resnet50.synthetic import SyntheticImageNet  # noqa: E402
 from inferlab.core.errors import DataError, UnsupportedError  # noqa: E402
 from inferlab.core.sample_store import HostStore, supports_device_store  # noqa: E402
-from inferlab.datasets.imagenet import ImageNetDataset  # noqa: E402
-from inferlab.datasets.synthetic import SyntheticImageNet  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_unload_frees_rows_for_reuse_and_missing_samples_fail() -> None:
 def test_store_predict_runs_the_backend_on_gathered_batches() -> None:
     from inferlab.backends.torch.backend import TorchBackend
     from inferlab.backends.torch.config import TorchBackendConfig
-    from inferlab.models.resnet import build_resnet50
+    from inferlab.benchmarks.resnet50.model import build_resnet50
 
     torch.manual_seed(0)
     model = build_resnet50(num_classes=10, width=8, layers=(1, 1, 1, 1))

@@ -1,4 +1,4 @@
-"""The BERT QSL (inferlab.datasets.squad) and the synthetic SQuAD generator."""
+"""The BERT QSL (inferlab.benchmarks.bert.dataset) and the synthetic SQuAD generator."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from inferlab.benchmarks.bert import synthetic as synthetic_squad
+from inferlab.benchmarks.bert.dataset import SquadDataset, find_files, load_synthetic
+from inferlab.benchmarks.bert.preprocess import WordPieceTokenizer, read_examples
 from inferlab.core.errors import ConfigError, DataError
-from inferlab.datasets import synthetic_squad
-from inferlab.datasets.squad import SquadDataset, find_files, load_synthetic
-from inferlab.preprocessing.squad import WordPieceTokenizer, read_examples
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def test_find_files_names_what_is_missing(tmp_path: Path) -> None:
 def test_official_size_file_checks_the_reference_feature_count(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from inferlab.datasets.squad import OFFICIAL_FEATURES, OFFICIAL_QUESTIONS, load_real
+    from inferlab.benchmarks.bert.dataset import OFFICIAL_FEATURES, OFFICIAL_QUESTIONS, load_real
 
     doc, vocab = synthetic_squad.generate(0, OFFICIAL_QUESTIONS)
     del doc["synthetic"]  # as if it were a real file of the dev set's size
@@ -120,7 +120,7 @@ def test_official_size_file_checks_the_reference_feature_count(
 
 
 def test_a_generated_file_stays_synthetic_when_loaded_as_real_data(tmp_path: Path) -> None:
-    from inferlab.datasets.squad import load_real
+    from inferlab.benchmarks.bert.dataset import load_real
 
     doc, vocab = synthetic_squad.generate(0, 12)
     names = synthetic_squad.write(doc, vocab, tmp_path)

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from inferlab.core.errors import DataError
-from inferlab.preprocessing import squad
-from inferlab.preprocessing.squad import (
+from inferlab.benchmarks.bert import preprocess as squad
+from inferlab.benchmarks.bert.features import SquadExample
+from inferlab.benchmarks.bert.preprocess import (
     DATASET_FIX,
     VOCAB_FIX,
     WordPieceTokenizer,
@@ -28,7 +28,7 @@ from inferlab.preprocessing.squad import (
     read_examples,
     split_context,
 )
-from inferlab.preprocessing.squad_types import SquadExample
+from inferlab.core.errors import DataError
 
 # id = position in this list
 VOCAB = (
@@ -140,7 +140,7 @@ def test_read_examples_order_answers_and_shared_doc_tokens(tmp_path: Path) -> No
 
 def test_other_version_only_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = _write_json(tmp_path / "d.json", _squad(("the cat", ["q"]), version="2.0"))
-    with caplog.at_level(logging.WARNING, logger="inferlab.preprocessing.squad"):
+    with caplog.at_level(logging.WARNING, logger="inferlab.benchmarks.bert.preprocess"):
         assert len(read_examples(path)) == 1
     assert "'2.0'" in caplog.text and "d.json" in caplog.text
 
@@ -507,13 +507,13 @@ def test_corrupt_cache_is_rebuilt(
             meta["key"] = "0" * 64
             arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         np.savez(path, **arrays)
-    with caplog.at_level(logging.WARNING, logger="inferlab.preprocessing.squad"):
+    with caplog.at_level(logging.WARNING, logger="inferlab.benchmarks.bert.preprocess"):
         _, rebuilt = load_features(dataset, vocab, cache_dir=cache)
     assert "damaged" in caplog.text and str(path) in caplog.text
     _same(rebuilt, good)
     assert not [p for p in cache.rglob("*") if p.name.endswith(".tmp")]
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="inferlab.preprocessing.squad"):
+    with caplog.at_level(logging.WARNING, logger="inferlab.benchmarks.bert.preprocess"):
         _, hit = load_features(dataset, vocab, cache_dir=cache)  # the rewritten entry is good
     assert caplog.text == ""
     _same(hit, good)
@@ -523,7 +523,7 @@ def test_unwritable_cache_only_warns(tmp_path: Path, caplog: pytest.LogCaptureFi
     dataset, vocab = _files(tmp_path)
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
-    with caplog.at_level(logging.WARNING, logger="inferlab.preprocessing.squad"):
+    with caplog.at_level(logging.WARNING, logger="inferlab.benchmarks.bert.preprocess"):
         _, features = load_features(dataset, vocab, cache_dir=blocker)
     assert len(features) == 5 and "cannot write the SQuAD feature cache" in caplog.text
 

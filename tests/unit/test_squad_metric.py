@@ -1,4 +1,5 @@
-"""Tests for inferlab.metrics.squad (SQuAD v1.1 F1/EM like accuracy-squad.py + evaluate_v1.1.py).
+"""Tests for inferlab.benchmarks.bert.accuracy (SQuAD v1.1 F1/EM like accuracy-squad.py +
+evaluate_v1.1.py).
 
 Expected values are worked out by hand in the comments. A slow, literal re-statement of the
 official post-processing loop (``_reference_predict``) cross-checks ``predict`` on random logits
@@ -15,9 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inferlab.core.errors import ConfigError, DataError
-from inferlab.loadgen.accuracy_log import AccuracyEntry, write_accuracy_log
-from inferlab.metrics.squad import (
+from inferlab.benchmarks.bert.accuracy import (
     SquadScore,
     basic_tokenize,
     evaluate,
@@ -31,7 +30,9 @@ from inferlab.metrics.squad import (
     squad_from_log,
     write_predictions_json,
 )
-from inferlab.preprocessing.squad_types import SquadExample, SquadFeature
+from inferlab.benchmarks.bert.features import SquadExample, SquadFeature
+from inferlab.core.errors import ConfigError, DataError
+from inferlab.loadgen.accuracy_log import AccuracyEntry, write_accuracy_log
 
 # The submission checker's pattern for the BERT accuracy line.
 CHECKER = re.compile(r"^{[\"\']exact_match[\"\']\:\s*[\d\.]+,\s*[\"\']f1[\"\']\:\s*([\d\.]+)}")

@@ -1,4 +1,5 @@
-"""Fidelity of inferlab.metrics.squad against the official accuracy-squad.py + evaluate_v1.1.py.
+"""Fidelity of inferlab.benchmarks.bert.accuracy against the official accuracy-squad.py +
+evaluate_v1.1.py.
 
 Skipped unless INFERLAB_OFFICIAL_INFERENCE points at a checkout of mlcommons/inference whose
 ``language/bert`` holds accuracy-squad.py, create_squad_data.py, evaluate_v1.1.py and Google's
@@ -33,14 +34,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from inferlab.loadgen.accuracy_log import AccuracyEntry, write_accuracy_log
-from inferlab.metrics.squad import (
+from inferlab.benchmarks.bert.accuracy import (
     basic_tokenize,
     get_final_text,
     squad_from_log,
     write_predictions_json,
 )
-from inferlab.preprocessing.squad_types import SquadExample, SquadFeature
+from inferlab.benchmarks.bert.features import SquadExample, SquadFeature
+from inferlab.loadgen.accuracy_log import AccuracyEntry, write_accuracy_log
 
 CHECKOUT = os.environ.get("INFERLAB_OFFICIAL_INFERENCE", "")
 pytestmark = pytest.mark.skipif(not CHECKOUT, reason="INFERLAB_OFFICIAL_INFERENCE not set")

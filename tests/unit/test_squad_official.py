@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from inferlab.preprocessing.squad import (
+from inferlab.benchmarks.bert.preprocess import (
     WordPieceTokenizer,
     convert_examples_to_features,
     read_examples,

@@ -1,4 +1,5 @@
-"""Tests for inferlab.metrics.top1 (ImageNet top-1 like the official accuracy-imagenet.py).
+"""Tests for inferlab.benchmarks.resnet50.accuracy (ImageNet top-1 like the official
+accuracy-imagenet.py).
 
 The optional fidelity test runs the official script when INFERLAB_OFFICIAL_INFERENCE points at a
 checkout of mlcommons/inference (it needs only numpy) and compares its stdout with ours.
@@ -14,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from inferlab.benchmarks.resnet50.accuracy import Top1Result, read_val_map, top1_from_log
 from inferlab.core.errors import ConfigError, DataError
 from inferlab.loadgen.accuracy_log import AccuracyEntry, write_accuracy_log
-from inferlab.metrics.top1 import Top1Result, read_val_map, top1_from_log
 
 REAL_LOG = (
     Path(__file__).resolve().parents[1]

@@ -21,15 +21,15 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from inferlab.backends.torch.backend import CudaGraphs, TorchBackend  # noqa: E402
+from inferlab.benchmarks.bert.model import BertConfig, build_bert_qa  # noqa: E402
+from inferlab.benchmarks.resnet50.model import build_resnet50  # noqa: E402
 from inferlab.metrics.class_logits import compare_class_logits  # noqa: E402
-from inferlab.models.bert import BertConfig, build_bert_qa  # noqa: E402
 from inferlab.models.fuse import (  # noqa: E402
     fold_batchnorm,
     fold_batchnorm_pairs,
     foldable_pairs,
     recalibrate_batchnorm,
 )
-from inferlab.models.resnet import build_resnet50  # noqa: E402
 
 TINY_PAIRS = 1 + 4 * 3 + 4  # stem, three per bottleneck, four downsamples
 

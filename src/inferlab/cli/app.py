@@ -469,7 +469,7 @@ def _emit(text: str, out: Path | None) -> None:
     if out is None:
         typer.echo(text, nl=not text.endswith("\n"))
         return
-    from inferlab.results.store import atomic_write_text
+    from inferlab.core.files import atomic_write_text
 
     atomic_write_text(out, text)
     typer.echo(f"wrote {out}", err=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -24,3 +24,17 @@ class Dataset(Protocol):
 
     def describe(self) -> dict[str, Any]:
         """Facts for result.json: path, count, synthetic, subset."""
+
+
+@runtime_checkable
+class RawSamples(Protocol):
+    """A dataset that can hand out its samples before normalisation (uint8 image crops, NHWC)
+    and says how to normalise them: the torch backend's device sample store keeps these on the
+    GPU and normalises each batch there."""
+
+    def raw_batch(self, indices: np.ndarray) -> np.ndarray:
+        """uint8 samples, NHWC."""
+
+    @property
+    def raw_normalization(self) -> tuple[float, Any, Any]:
+        """(divisor, mean, std): normalised = (raw / divisor - mean) / std, per channel."""

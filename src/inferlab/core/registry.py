@@ -11,9 +11,9 @@ from inferlab.core.spec import BenchmarkSpec
 
 # One line per benchmark. Importing a module named here must not import torch.
 BENCHMARKS: dict[str, str] = {
-    "resnet50": "inferlab.benchmarks.resnet50:SPEC",
-    "bert-99": "inferlab.benchmarks.bert:SPEC_99",
-    "bert-99.9": "inferlab.benchmarks.bert:SPEC_99_9",
+    "resnet50": "inferlab.benchmarks.resnet50.spec:SPEC",
+    "bert-99": "inferlab.benchmarks.bert.spec:SPEC_99",
+    "bert-99.9": "inferlab.benchmarks.bert.spec:SPEC_99_9",
 }
 
 

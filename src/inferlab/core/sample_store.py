@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from inferlab.core.dataset import Dataset
+from inferlab.core.dataset import Dataset, RawSamples
 
 
 class SampleStore(Protocol):
@@ -56,4 +56,4 @@ class HostStore:
 
 def supports_device_store(dataset: Any) -> bool:
     """The dataset can hand out raw uint8 samples and says how to normalise them."""
-    return hasattr(dataset, "raw_batch") and hasattr(dataset, "raw_normalization")
+    return isinstance(dataset, RawSamples)

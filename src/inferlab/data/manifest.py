@@ -33,9 +33,10 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from inferlab.core.clock import now_iso
 from inferlab.core.errors import DataError
+from inferlab.core.files import atomic_write_json
 from inferlab.data.fetch import md5_file, sha256_file
-from inferlab.results.store import atomic_write_json, now_iso
 
 SCHEMA_VERSION = 1
 MANIFEST_DIR = ".inferlab"

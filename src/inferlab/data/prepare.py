@@ -219,7 +219,7 @@ def _prepare_one(
 def _import_imagenet(
     s: Source, root: Path, manifest: Manifest, from_path: Path, devkit: Path | None
 ) -> Item:
-    from inferlab.data.imagenet import import_val
+    from inferlab.benchmarks.resnet50.imagenet_import import import_val
 
     report = import_val(from_path, root, devkit=devkit)
     if not report.complete:

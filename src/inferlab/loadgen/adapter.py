@@ -18,8 +18,9 @@ import mlperf_loadgen as lg
 import numpy as np
 
 from inferlab.core.errors import ConfigError, RunFailed, UnsupportedError
+from inferlab.core.task import SampleOutput
 from inferlab.loadgen import mlperf_conf, probe
-from inferlab.loadgen.dispatch import Dispatcher, LatencyBudget
+from inferlab.loadgen.dispatch import Batch, Dispatcher, LatencyBudget
 
 if TYPE_CHECKING:
     from inferlab.loadgen.native import NativeIssueQueue
@@ -106,6 +107,30 @@ def complete_to_loadgen(
     lg.QuerySamplesComplete(responses)
 
 
+def first_token_to_loadgen(query_id: int, payload: Any) -> None:
+    """Tell LoadGen a sample's first token (token streaming: its time is the TTFT); LoadGen
+    copies the bytes before it returns."""
+    buf = np.ascontiguousarray(np.frombuffer(payload, dtype=np.uint8))
+    addr = buf.ctypes.data if buf.size else 0
+    lg.FirstTokenComplete([lg.QuerySampleResponse(int(query_id), addr, buf.nbytes)])
+
+
+def complete_samples(dispatcher: Dispatcher, batch: Batch, outs: Sequence[SampleOutput]) -> None:
+    """Complete a batch whose samples answered with payloads of their own size: first tokens
+    first (each before its sample's completion), then every payload with its token count."""
+    if len(outs) != len(batch):
+        raise RunFailed(
+            f"postprocess returned {len(outs)} outputs for a batch of {len(batch)} samples",
+            "the task's postprocess must return one SampleOutput per sample",
+        )
+    for qid, out in zip(batch.ids.tolist(), outs, strict=True):
+        if out.first_token is not None:
+            dispatcher.first_token(qid, out.first_token)
+    counts = [out.n_tokens for out in outs]
+    n_tokens = None if all(c is None for c in counts) else [c or 0 for c in counts]
+    dispatcher.complete_batch(batch, [out.data for out in outs], n_tokens=n_tokens)
+
+
 @dataclass(frozen=True)
 class TestSpec:
     user_conf: Path
@@ -149,7 +174,7 @@ def configure(spec: TestSpec) -> tuple[Any, mlperf_conf.ConfigLoad]:
         rc = probe.load_user_conf(lg, settings, str(spec.user_conf), spec.model, spec.scenario)
         calls.append(spec.user_conf.name)
     else:
-        supplied, rnd = mlperf_conf.supply(spec.user_conf.parent, version, flavor)
+        supplied, rnd = probe.supply_mlperf_conf(spec.user_conf.parent, version, flavor)
         rc = probe.load_as_mlperf_conf(lg, settings, str(supplied), spec.model, spec.scenario)
         calls.append(f"{supplied.name} (as mlperf.conf)")
         if rc != 0:
@@ -413,7 +438,10 @@ class BatchLoop:
                 t0 = clock()
                 payloads = run_batch(batch.indices)
                 counts[2] += clock() - t0
-                self._dispatcher.complete_batch(batch, payloads)
+                if isinstance(payloads, np.ndarray):
+                    self._dispatcher.complete_batch(batch, payloads)
+                else:
+                    complete_samples(self._dispatcher, batch, payloads)
                 counts[0] += len(batch)
                 counts[1] += 1
             except BaseException as exc:  # keep the first error, stop the test

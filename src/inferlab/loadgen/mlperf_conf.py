@@ -283,23 +283,12 @@ class ConfigLoad:
         )
 
 
-def supply(directory: Path, loadgen_version: str, from_config: str = "") -> tuple[Path, str]:
-    """Write the mlperf.conf of the round this LoadGen (which has no built-in one) serves into
-    ``directory`` unless the same text is there already; return its path and the round.
+def place(directory: Path, rnd: str) -> Path:
+    """Write round ``rnd``'s mlperf.conf into ``directory`` unless the same text is there
+    already; return its path. Which round a LoadGen without a built-in file serves is
+    ``inferlab.loadgen.probe``'s decision (``probe.supply_mlperf_conf``).
 
-    ConfigError when inferlab has no file for it (see ``probe.resolve_round``) or a different
-    ``mlperf.conf`` is in the way."""
-    from inferlab.loadgen.probe import RoundProbe, resolve_round
-
-    rnd = resolve_round(
-        RoundProbe(
-            loadgen_version=loadgen_version,
-            seeds=(0, 0, 0),
-            embedded_conf=False,
-            round=None,
-            from_config=from_config or "is_mlperf_conf",
-        )
-    )
+    ConfigError when a different ``mlperf.conf`` is in the way."""
     text = render(rnd)
     path = directory / "mlperf.conf"
     if not path.exists():
@@ -309,4 +298,4 @@ def supply(directory: Path, loadgen_version: str, from_config: str = "") -> tupl
             f"{path} exists and is not inferlab's {rnd} mlperf.conf",
             "remove it: for this LoadGen inferlab writes the round's mlperf.conf itself",
         )
-    return path, rnd
+    return path

@@ -329,6 +329,27 @@ def resolve_round(probe: RoundProbe) -> str:
     )
 
 
+def supply_mlperf_conf(
+    directory: Path, loadgen_version: str, from_config: str = ""
+) -> tuple[Path, str]:
+    """For a LoadGen without a built-in mlperf.conf: write the mlperf.conf of the round it
+    serves (by its version, :func:`resolve_round`) into ``directory``; its path and the round.
+    ConfigError when inferlab has no file for it or a different ``mlperf.conf`` is in the
+    way."""
+    from inferlab.loadgen import mlperf_conf
+
+    rnd = resolve_round(
+        RoundProbe(
+            loadgen_version=loadgen_version,
+            seeds=(0, 0, 0),
+            embedded_conf=False,
+            round=None,
+            from_config=from_config or "is_mlperf_conf",
+        )
+    )
+    return mlperf_conf.place(directory, rnd), rnd
+
+
 def as_dict(probe: RoundProbe) -> dict[str, Any]:
     d = asdict(probe)
     d["seeds"] = list(probe.seeds)

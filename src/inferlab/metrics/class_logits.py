@@ -7,7 +7,7 @@ same order. Per sample:
 
 * cosine similarity of the two logit vectors (1.0 when both are zero, 0.0 when only one is);
 * relative error ``|ref - other| / scale_i``, ``scale_i = max |ref|`` over the sample's logits
-  (at least 1e-12), as in :mod:`inferlab.metrics.logits`;
+  (at least 1e-12), as in :mod:`inferlab.benchmarks.bert.logits`;
 * top-1 agreement (argmax equal) and top-k overlap ``|topk(ref) & topk(other)| / k``.
 
 The reference is *degenerate* when its predictions hardly depend on the input, so agreement

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 import inferlab
-from inferlab.results.store import atomic_write_bytes
+from inferlab.core.files import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from inferlab.core.files import atomic_write_text
 from inferlab.report import series as ser
 from inferlab.report import svg
 from inferlab.report.table import HEADERS, Run, cells, row, verdict_cell
-from inferlab.results.store import atomic_write_text
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from inferlab.results.store import atomic_write_json, atomic_write_text, now_iso
+from inferlab.core.clock import now_iso
+from inferlab.core.files import atomic_write_json, atomic_write_text
 from inferlab.results.system import metric_system_name, sanitize_name
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ from typing import Any
 
 from inferlab.config.run_config import RunConfig
 from inferlab.core.errors import InferlabError
+from inferlab.core.files import atomic_write_text
 from inferlab.core.spec import BenchmarkSpec
-from inferlab.results.store import atomic_write_text
 
 SCHEMA_VERSION = 1
 
@@ -32,10 +32,8 @@ def accuracy_section(
     log_path = run_dir / "mlperf_log_accuracy.json"
     if not log_path.is_file():
         raise InferlabError("LoadGen wrote no mlperf_log_accuracy.json", "see worker.log")
-    scoring_files: dict[str, str] = {}
-    if dataset.synthetic and hasattr(dataset, "write_scoring_files"):
-        # what the official accuracy script needs to score this synthetic run's log
-        scoring_files = dataset.write_scoring_files(run_dir)
+    # synthetic data: what the official accuracy script needs to score this run's log
+    scoring_files = p["task"].scoring_files(dataset, run_dir) if dataset.synthetic else {}
     evaluation = p["task"].evaluate(log_path, dataset, variant, run_dir)
     atomic_write_text(run_dir / "accuracy.txt", evaluation.accuracy_txt)
 

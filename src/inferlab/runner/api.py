@@ -12,7 +12,9 @@ from inferlab import __version__
 from inferlab.config.loader import default_cache_dir
 from inferlab.config.run_config import RunConfig
 from inferlab.core import registry
+from inferlab.core.clock import now_iso
 from inferlab.core.errors import ConfigError, InferlabError, UnsupportedError
+from inferlab.core.files import atomic_write_json, atomic_write_text
 from inferlab.core.rounds import round_for_seeds
 from inferlab.core.spec import OFFICIAL_FIELD, BenchmarkSpec, Mode, Scenario, resolve_batch_size
 from inferlab.core.task import BenchmarkTask
@@ -20,7 +22,7 @@ from inferlab.loadgen.settings import ComposedConf, Layer, compose, parse_user_c
 from inferlab.results import environment
 from inferlab.results.metrics import write_metrics
 from inferlab.results.schema import SCHEMA_VERSION, accuracy_section, flags_section
-from inferlab.results.store import atomic_write_json, atomic_write_text, create_run_dir, now_iso
+from inferlab.results.store import create_run_dir
 from inferlab.results.system import capture_system
 from inferlab.runner.backends import build_dataset
 from inferlab.runner.calibration import loadgen_hints

@@ -135,22 +135,16 @@ def build_backend(
             mode=cfg.resolved_torch_mode,
             fold_bn=on_cuda if cfg.fold_bn is None else cfg.fold_bn,
             channels_last=(
-                on_cuda and getattr(task, "image_inputs", False)
-                if cfg.channels_last is None
-                else cfg.channels_last
+                on_cuda and task.image_inputs if cfg.channels_last is None else cfg.channels_last
             ),
             compile_cache_dir=str(compile_dir) if compile_dir is not None else None,
         )
         model, facts = task.build_model(variant, model_path, seed=cfg.seed)
         calibration = None
         if cfg.dtype in ("int8", "fp8"):
-            hook = getattr(task, "calibration_set", None)
-            if hook is None or dataset is None:
-                raise UnsupportedError(
-                    f"{spec.id} has no calibration set for {cfg.dtype}",
-                    "use --dtype fp32 or bf16 for this benchmark",
-                )
-            calibration = hook(dataset, cfg.data_dir, batch_size)
+            if dataset is None:
+                raise AssertionError(f"{cfg.dtype} calibration needs the run's dataset")
+            calibration = task.calibration_set(dataset, cfg.data_dir, batch_size)
         backend = TorchBackend(
             model, tcfg, random_weights=facts.random_weights, calibration=calibration
         )
@@ -164,7 +158,7 @@ def build_backend(
         if model_path is None:
             raise AssertionError("prepare() guarantees an ONNX model path")
         ocfg = OrtBackendConfig(device=device, max_batch=batch_size, threads=cfg.threads)
-        io = task.onnx_io(variant)  # type: ignore[attr-defined]
+        io = task.onnx_io(variant)
         ort_backend = OrtBackend(model_path, ocfg, io)
         digest = hashlib.sha256()
         with model_path.open("rb") as fh:

@@ -17,9 +17,11 @@ from typing import Any
 
 from inferlab.config.run_config import RunConfig
 from inferlab.core import registry
+from inferlab.core.clock import now_iso
 from inferlab.core.errors import ConfigError, InferlabError
+from inferlab.core.files import atomic_write_json
 from inferlab.core.spec import BenchmarkSpec, Mode, Scenario
-from inferlab.results.store import atomic_write_json, create_run_dir, now_iso
+from inferlab.results.store import create_run_dir
 from inferlab.runner import api
 from inferlab.runner.supervisor import RunInterrupted
 

@@ -28,8 +28,8 @@ def _cache_bytes(benchmark: str) -> int:
     """Preprocessed-cache size of a benchmark that caches (ResNet50: uint8 crops)."""
     if benchmark != "resnet50":
         return 0
-    from inferlab.data.imagenet import VAL_COUNT
-    from inferlab.preprocessing.imagenet import CROP_SIZE
+    from inferlab.benchmarks.resnet50.imagenet_import import VAL_COUNT
+    from inferlab.benchmarks.resnet50.preprocess import CROP_SIZE
 
     return VAL_COUNT * CROP_SIZE * CROP_SIZE * 3
 

@@ -21,7 +21,7 @@ from typing import Any
 from inferlab.config.loader import default_cache_dir
 from inferlab.config.run_config import RunConfig
 from inferlab.core.errors import InferlabError
-from inferlab.results.store import atomic_write_json
+from inferlab.core.files import atomic_write_json
 from inferlab.runner.protocol import Channel
 
 log = logging.getLogger(__name__)

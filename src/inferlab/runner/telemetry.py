@@ -22,7 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import IO, Any
 
-from inferlab.results.store import now_iso
+from inferlab.core.clock import now_iso
 
 log = logging.getLogger(__name__)
 

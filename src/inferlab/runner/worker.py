@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,8 @@ import numpy as np
 
 from inferlab.config.run_config import RunConfig
 from inferlab.core import registry
-from inferlab.core.errors import InferlabError
-from inferlab.core.task import BenchmarkTask
+from inferlab.core.errors import InferlabError, RunFailed
+from inferlab.core.task import BatchPlan, BenchmarkTask, Payloads
 from inferlab.runner.protocol import Channel
 
 log = logging.getLogger("inferlab.worker")
@@ -43,14 +43,23 @@ class Pipeline:
         self.variant = variant
         self.needs_inputs = self.backend.capabilities.needs_inputs
 
-    def run_batch(self, indices: np.ndarray) -> np.ndarray:
+    def run_batch(self, indices: np.ndarray) -> Payloads:
         if self.replica.device_inputs:  # gathered, normalised and run on the device
             outputs = self.store.predict(self.backend, indices)
         elif self.needs_inputs:
             outputs = self.backend.predict(self.store.gather(indices))
         else:
             outputs = self.backend.predict(np.empty((len(indices), 0), dtype=np.float32))
-        return self.task.postprocess(outputs, self.variant, indices, self.dataset)
+        payloads = self.task.postprocess(outputs, self.variant, indices, self.dataset)
+        if not isinstance(payloads, np.ndarray) and payloads:
+            dtype = payloads[0].dtype
+            if dtype != self.variant.output_dtype:  # the accuracy log is decoded with the latter
+                raise RunFailed(
+                    f"postprocess returned {dtype} payloads; the {self.variant.name} variant "
+                    f"declares {self.variant.output_dtype}",
+                    "make the task's SampleOutput dtype match the variant's output_dtype",
+                )
+        return payloads
 
     def warmup(self, indices: np.ndarray) -> None:
         """Before anything is timed: the backend's own warm-up (compiles; captures every
@@ -151,12 +160,20 @@ def _fatal(chan: Channel, lock: threading.Lock, exc: BaseException) -> None:
     os._exit(2 if isinstance(exc, InferlabError) else 1)
 
 
+def with_policy(plan: BatchPlan, batch_size: int) -> BatchPlan:
+    """A plan without a policy (the task's default) cuts fixed batches of ``batch_size``."""
+    if plan.policy is not None:
+        return plan
+    from inferlab.loadgen.dispatch import FixedBatch
+
+    return replace(plan, policy=FixedBatch(batch_size))
+
+
 def server_plan(plan: Any, cfg: RunConfig, latency_bound_ms: float | None) -> Any:
     """Server: a fixed-batch plan becomes a latency budget (cut at max_batch, or when the oldest
     sample has waited max_wait). Waiting a little for company instead of waking the batch thread
     for every arriving sample is what lets a Python SUT keep up with LoadGen's issue thread (see
     docs/performance.md, harness overhead). Other plans are returned unchanged."""
-    from inferlab.core.task import BatchPlan
     from inferlab.loadgen.dispatch import FixedBatch, LatencyBudget
 
     if cfg.scenario != "Server" or not isinstance(plan.policy, FixedBatch):
@@ -186,7 +203,13 @@ def calibration_batches(plan: Any, n: int, scenario: str) -> list[np.ndarray]:
 
 
 def work(job: dict[str, Any], chan: Channel) -> None:
-    from inferlab.loadgen.adapter import BatchLoop, TestSpec, complete_to_loadgen, run_test
+    from inferlab.loadgen.adapter import (
+        BatchLoop,
+        TestSpec,
+        complete_to_loadgen,
+        first_token_to_loadgen,
+        run_test,
+    )
     from inferlab.loadgen.dispatch import Dispatcher
     from inferlab.runner.backends import build_dataset, build_replicas
     from inferlab.runner.calibration import measure
@@ -208,7 +231,11 @@ def work(job: dict[str, Any], chan: Channel) -> None:
     pipelines = [Pipeline(dataset, r, task, variant) for r in replicas]
     stores = Stores(pipelines)
     backend = replicas[0].backend
-    plan = server_plan(task.batch_plan(dataset, cfg, batch_size), cfg, spec.server_latency_ms)
+    plan = server_plan(
+        with_policy(task.batch_plan(dataset, cfg, batch_size), batch_size),
+        cfg,
+        spec.server_latency_ms,
+    )
     t_built = time.perf_counter()
     warm = list(range(min(dataset.total_count, batch_size)))
     stores.load(warm)
@@ -264,6 +291,7 @@ def work(job: dict[str, Any], chan: Channel) -> None:
     dispatcher = Dispatcher(
         plan.policy,
         complete_to_loadgen,
+        first_token_fn=first_token_to_loadgen,
         max_inflight_batches=cfg.resolved_max_inflight_batches,
         order=plan.order,
     )

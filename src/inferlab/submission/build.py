@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from inferlab.core.errors import ConfigError, InferlabError
+from inferlab.core.files import atomic_write_json, atomic_write_text
 from inferlab.core.rounds import CATEGORIES, DIVISIONS, rules_for
 from inferlab.report.table import Run
-from inferlab.results.store import atomic_write_json, atomic_write_text
 from inferlab.submission.layout import (
     IMPLEMENTATION,
     PROVENANCE_BEGIN,
@@ -481,7 +481,7 @@ def _test01_fallback(out: Path, entry: Entry, acc: Run, test_run: Run, round_: s
     """TEST01's answer to a non-deterministic SUT (rules §5): score the accuracy run's log
     restricted to the samples TEST01 logged (baseline) and TEST01's own log (compliance) with
     the benchmark's evaluation; the two must agree within the round's delta."""
-    from inferlab.runner.evaluate import evaluate_log
+    from inferlab.results.rescore import evaluate_log
     from inferlab.submission import compliance
     from inferlab.submission.accuracy_txt import parse_accuracy_txt
 

@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from inferlab.core.errors import DataError, UnsupportedError
+from inferlab.core.files import atomic_write_text
 from inferlab.loadgen.accuracy_log import (
     ACCURACY_LOG_NAME,
     decode_hex,
@@ -37,7 +38,6 @@ from inferlab.loadgen.accuracy_log import (
     write_accuracy_log,
 )
 from inferlab.loadgen.logs import DETAIL_LOG_NAME, RESULT_FIELD, SUMMARY_LOG_NAME, parse_detail
-from inferlab.results.store import atomic_write_text
 
 PathArg = str | os.PathLike[str]
 

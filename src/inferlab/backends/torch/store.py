@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from inferlab.core.dataset import RawSamples
 from inferlab.core.errors import DataError, UnsupportedError
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ class DeviceStore:
         channels_last: bool = True,
         capacity: int = 1024,
     ) -> None:
-        if not (hasattr(dataset, "raw_batch") and hasattr(dataset, "raw_normalization")):
+        if not isinstance(dataset, RawSamples):
             raise UnsupportedError(
                 f"{type(dataset).__name__} has no raw uint8 samples for a device store",
                 "use the host store (--set sample_store=host)",
@@ -164,8 +165,9 @@ class DeviceStore:
         """gather -> ``backend.predict_tensor`` -> float32 host array, all on this thread's
         stream: the copy to the host waits for this batch only, not for other threads'."""
         stream = self.stream()
-        with torch.inference_mode(), (
-            torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
+        with (
+            torch.inference_mode(),
+            torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext(),
         ):
             out = backend.predict_tensor(self.gather(indices))
             return out.to(torch.float32).cpu().numpy()  # type: ignore[no-any-return]

@@ -1,9 +1,5 @@
-"""BERT-Large on SQuAD v1.1 dev (MLPerf `bert-99` and `bert-99.9`, LoadGen model key `bert`).
-
-One module, two registry entries: the benchmarks differ only in the accuracy target (99% or
-99.9% of the reference F1 90.874). Torch-free at import.
-Facts: rules file §1.3 (mlperf.conf: PSC 10,833, Server 130 ms), §2.1 (targets), §2.4 (bert is
-SingleStream/Offline from v5.0 on; Server only until v4.1), §3 (accuracy-squad.py), §4.
+"""The bert-99 / bert-99.9 task: the hooks the runner calls (torch-free at import).
+Facts: rules file §3 (accuracy-squad.py), §4 (preprocessing).
 """
 
 from __future__ import annotations
@@ -13,73 +9,21 @@ from typing import Any
 
 import numpy as np
 
+from inferlab.benchmarks.bert.features import MAX_SEQ_LENGTH, PAD_LOGIT
+from inferlab.benchmarks.bert.spec import DATASET_DIR, MODEL_ID, SPEC_99, TINY, TINY_ARCH
 from inferlab.core.dataset import Dataset
 from inferlab.core.errors import ModelError
-from inferlab.core.rounds import targets_by_round
 from inferlab.core.spec import (
-    BenchmarkSpec,
-    QuickSettings,
-    Scenario,
     Variant,
 )
 from inferlab.core.task import (
     BatchPlan,
+    BenchmarkTask,
     Evaluation,
     MetricValue,
     ModelFacts,
     find_dataset,
-    find_model_file,
 )
-from inferlab.preprocessing.squad_types import MAX_SEQ_LENGTH, PAD_LOGIT
-
-DATASET_DIR = "squad-v1.1"
-MODEL_ID = "bert"
-REFERENCE_F1 = 90.874
-
-_LAYOUT = (
-    "float32 (384, 2) per sample: (start_logit, end_logit) per token position; positions past "
-    "the sequence hold -10000, the value accuracy-squad.py pads short payloads with"
-)
-
-PYTORCH = Variant(
-    name="pytorch",
-    fmt="torch-state-dict",
-    preprocessing="squad-v1.1-wordpiece-384-128-64",
-    output_dtype="float32",
-    output_layout=_LAYOUT,
-    checkpoint_name="model.pytorch",
-    expected_accuracy=REFERENCE_F1,
-    backends=("torch", "null"),
-)
-
-# The reference's ONNX export (zenodo 3733910): inputs input_ids / input_mask / segment_ids (or
-# attention_mask / token_type_ids), int64; outputs start and end logits. Runs on onnxruntime.
-ONNX = Variant(
-    name="onnx",
-    fmt="onnx",
-    preprocessing=PYTORCH.preprocessing,
-    output_dtype="float32",
-    output_layout=_LAYOUT,
-    checkpoint_name="model.onnx",
-    expected_accuracy=REFERENCE_F1,
-    backends=("onnxruntime",),
-)
-
-# A small BERT with random weights: the synthetic default (pipeline checks, fast tests).
-TINY = Variant(
-    name="tiny",
-    fmt="random-init",
-    preprocessing=PYTORCH.preprocessing,
-    output_dtype="float32",
-    output_layout=_LAYOUT,
-    backends=("torch",),
-)
-TINY_ARCH = {
-    "hidden_size": 128,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "intermediate_size": 512,
-}
 
 
 class BertOnnxIO:
@@ -118,8 +62,10 @@ class BertOnnxIO:
         )
 
 
-class BertTask:
+class BertTask(BenchmarkTask):
     """Hooks the runner calls for bert-99 / bert-99.9."""
+
+    model_id = MODEL_ID
 
     def resolve_dataset_path(self, data_dir: Path | None, dataset_path: Path | None) -> Path | None:
         contents = "dev-v1.1.json and vocab.txt"
@@ -136,7 +82,7 @@ class BertTask:
         decoder: str,
         synthetic_count: int | None = None,
     ) -> Dataset:
-        from inferlab.datasets import squad
+        from inferlab.benchmarks.bert import dataset as squad
 
         if path is None:
             n = count or synthetic_count or SPEC_99.synthetic_count
@@ -147,12 +93,6 @@ class BertTask:
             json_path, vocab_path, count=count, cache_dir=cache_dir
         )
 
-    def resolve_model_path(
-        self, data_dir: Path | None, model_path: Path | None, variant: Variant | None = None
-    ) -> Path | None:
-        name = (variant or PYTORCH).checkpoint_name or ""
-        return find_model_file(data_dir, model_path, MODEL_ID, name)
-
     def onnx_io(self, variant: Variant) -> Any:
         return BertOnnxIO()
 
@@ -161,7 +101,7 @@ class BertTask:
     ) -> tuple[Any, ModelFacts]:
         import torch
 
-        from inferlab.models.bert import BertConfig, build_bert_qa, load_bert_checkpoint
+        from inferlab.benchmarks.bert.model import BertConfig, build_bert_qa, load_bert_checkpoint
 
         torch.manual_seed(seed)
         if variant.name == TINY.name:  # random-init: prepare() refuses a --model-path for it
@@ -189,6 +129,13 @@ class BertTask:
             size_bytes=facts.get("size_bytes"),
             extra={**extra, "ignored_keys": facts.get("ignored_keys", [])},
         )
+
+    def scoring_files(self, dataset: Dataset, run_dir: Path) -> dict[str, str]:
+        """Synthetic data: the generated dev-v1.1.json and vocab.txt accuracy-squad.py reads."""
+        if not dataset.synthetic:
+            return {}
+        ds: Any = dataset
+        return ds.write_scoring_files(run_dir)  # type: ignore[no-any-return]
 
     def null_output_shape(self, variant: Variant) -> tuple[int, ...]:
         return (MAX_SEQ_LENGTH, 2)
@@ -239,7 +186,7 @@ class BertTask:
     def evaluate(
         self, accuracy_log: Path, dataset: Dataset, variant: Variant, run_dir: Path
     ) -> Evaluation:
-        from inferlab.metrics.squad import squad_from_log, write_predictions_json
+        from inferlab.benchmarks.bert.accuracy import squad_from_log, write_predictions_json
 
         ds: Any = dataset
         res = squad_from_log(
@@ -270,45 +217,5 @@ class BertTask:
             },
         )
 
-
-def _spec(bid: str, lower: float, aliases: tuple[str, ...]) -> BenchmarkSpec:
-    return BenchmarkSpec(
-        id=bid,
-        loadgen_name="bert",
-        checker_name=bid,
-        description=(
-            f"BERT-Large question answering, SQuAD v1.1 dev (10,833 windows of 10,570 "
-            f"questions), F1 >= {lower:g} x {REFERENCE_F1}"
-        ),
-        task="inferlab.benchmarks.bert:TASK",
-        dataset_id=DATASET_DIR,
-        dataset_size=10_833,
-        performance_sample_count=10_833,
-        scenarios=(Scenario.SINGLE_STREAM, Scenario.OFFLINE, Scenario.SERVER),
-        variants=(PYTORCH, TINY, ONNX),
-        metrics=("squad_f1",),
-        targets=targets_by_round(bid),
-        server_latency_ms=130.0,
-        default_batch=64,
-        gpu_batch={Scenario.OFFLINE: 128, Scenario.SERVER: 64, Scenario.SINGLE_STREAM: 1},
-        synthetic_count=1024,
-        quick={
-            Scenario.OFFLINE: QuickSettings(min_query_count=512, min_duration_ms=2000),
-            Scenario.SINGLE_STREAM: QuickSettings(min_query_count=64, min_duration_ms=1000),
-            Scenario.SERVER: QuickSettings(min_query_count=662, min_duration_ms=1000),
-        },
-        aliases=aliases,
-        synthetic_variant=TINY.name,
-        unsubmittable={
-            Scenario.SERVER: (
-                "bert has no Server scenario from v5.0 on (edge only); measured at LoadGen's "
-                "130 ms bound as in v4.1"
-            )
-        },
-    )
-
-
-SPEC_99 = _spec("bert-99", 0.99, ("bert", "bert-large", "bert-large-99"))
-SPEC_99_9 = _spec("bert-99.9", 0.999, ("bert-large-99.9",))
 
 TASK = BertTask()

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from inferlab.benchmarks.bert.features import MAX_SEQ_LENGTH, SquadExample, SquadFeatures
 from inferlab.core.errors import ConfigError, DataError
-from inferlab.preprocessing.squad_types import MAX_SEQ_LENGTH, SquadExample, SquadFeatures
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class SquadDataset:
 
     # ------------------------------------------------------------------ facts
     def describe(self) -> dict[str, Any]:
-        from inferlab.preprocessing.squad import features_summary
+        from inferlab.benchmarks.bert.preprocess import features_summary
 
         lengths = self.lengths
         return {
@@ -133,7 +133,7 @@ class SquadDataset:
         doc = self.source.get("_document")
         if not self.synthetic or doc is None:
             return {}
-        from inferlab.datasets.synthetic_squad import write
+        from inferlab.benchmarks.bert.synthetic import write
 
         return write(doc["json"], doc["vocab"], Path(run_dir))
 
@@ -164,7 +164,7 @@ def find_files(path: Path, data_dir: Path | None) -> tuple[Path, Path]:
 def load_real(
     json_path: Path, vocab_path: Path, *, count: int | None, cache_dir: Path | None
 ) -> SquadDataset:
-    from inferlab.preprocessing.squad import load_features
+    from inferlab.benchmarks.bert.preprocess import load_features
 
     meta: dict[str, Any] = {}
     examples, features = load_features(json_path, vocab_path, cache_dir=cache_dir, meta=meta)
@@ -192,7 +192,7 @@ def load_synthetic(*, count: int, seed: int) -> SquadDataset:
     """Synthetic set of exactly ``count`` features made of whole questions: the generated
     questions whose windows fit, topped up with single-window questions. So every question is
     in the QSL and the official script scores the run's log on the written files exactly."""
-    from inferlab.datasets.synthetic_squad import GENERATOR_VERSION, generate, keep_questions
+    from inferlab.benchmarks.bert.synthetic import GENERATOR_VERSION, generate, keep_questions
 
     if count < 1:
         raise ConfigError(f"sample count must be at least 1, got {count}", "pass --count N >= 1")
@@ -212,7 +212,7 @@ def load_synthetic(*, count: int, seed: int) -> SquadDataset:
             "use another --count or --set seed=N",
         )
     source = {
-        "generator": f"inferlab.datasets.synthetic_squad v{GENERATOR_VERSION}",
+        "generator": f"inferlab.benchmarks.bert.synthetic v{GENERATOR_VERSION}",
         "seed": seed,
         "path": None,
         "_document": {"json": doc, "vocab": vocab},
@@ -221,12 +221,12 @@ def load_synthetic(*, count: int, seed: int) -> SquadDataset:
 
 
 def _convert(doc: dict[str, Any], vocab: list[str]) -> tuple[list[SquadExample], SquadFeatures]:
-    from inferlab.datasets.synthetic_squad import write
-    from inferlab.preprocessing.squad import (
+    from inferlab.benchmarks.bert.preprocess import (
         WordPieceTokenizer,
         convert_examples_to_features,
         read_examples,
     )
+    from inferlab.benchmarks.bert.synthetic import write
 
     with tempfile.TemporaryDirectory(prefix="inferlab-squad-") as tmp:
         names = write(doc, vocab, Path(tmp))

@@ -147,7 +147,7 @@ def _paragraph(
 
 def write(doc: dict[str, Any], vocab: list[str], directory: Path) -> dict[str, str]:
     """Write ``dev-v1.1.json`` and ``vocab.txt`` into ``directory``; returns names by role."""
-    from inferlab.results.store import atomic_write_text
+    from inferlab.core.files import atomic_write_text
 
     directory.mkdir(parents=True, exist_ok=True)
     atomic_write_text(directory / "dev-v1.1.json", json.dumps(doc))

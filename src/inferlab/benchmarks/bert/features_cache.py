@@ -1,4 +1,5 @@
-"""On-disk cache of the SQuAD v1.1 BERT features built by :mod:`inferlab.preprocessing.squad`.
+"""On-disk cache of the SQuAD v1.1 BERT features built by
+:mod:`inferlab.benchmarks.bert.preprocess`.
 
 The features are cached in their flat-array form (``_build_arrays`` in squad.py makes it,
 :func:`assemble_features` turns it into :class:`SquadFeatures`, for a fresh build and a cache hit
@@ -27,17 +28,17 @@ from typing import Any
 
 import numpy as np
 
-from inferlab.preprocessing.squad_types import (
+from inferlab.benchmarks.bert.features import (
     DOC_STRIDE,
     MAX_QUERY_LENGTH,
     MAX_SEQ_LENGTH,
     SquadFeature,
     SquadFeatures,
 )
-from inferlab.results.store import atomic_write_bytes
+from inferlab.core.files import atomic_write_bytes
 
 # The cache's messages keep the logger they had when this code lived in squad.py.
-log = logging.getLogger("inferlab.preprocessing.squad")
+log = logging.getLogger("inferlab.benchmarks.bert.preprocess")
 
 #: Bump when the features or the cache layout change; part of the cache key.
 TRANSFORM_VERSION = "squad_v1.1_bert_features/1"

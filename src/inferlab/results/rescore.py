@@ -1,7 +1,8 @@
 """Score an accuracy log again, later: the benchmark's own evaluation on the dataset a stored
 run used. The submission build needs it for TEST01's fallback (rules §5): when the sampled
 responses of a TEST01 run differ from the accuracy run's (a non-deterministic SUT), both logs
-restricted to the same samples are scored and compared."""
+restricted to the same samples are scored and compared. A pure function of the stored run and
+the data it names (no runner involved)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from inferlab.config.run_config import RunConfig
 from inferlab.core import registry
 from inferlab.core.errors import DataError
 from inferlab.core.task import BenchmarkTask
-from inferlab.runner.backends import build_dataset
 
 
 def evaluate_log(result: dict[str, Any], log_path: Path, work_dir: Path) -> str:
@@ -30,8 +30,14 @@ def evaluate_log(result: dict[str, Any], log_path: Path, work_dir: Path) -> str:
             f"the dataset the run {result.get('run_dir')} used ({path}) is gone",
             "restore it (inferlab prepare) to score TEST01's fallback",
         )
-    dataset = build_dataset(
-        cfg, task, variant, path, cache_dir=default_cache_dir(cfg) / "preprocessed"
+    dataset = task.make_dataset(
+        path,
+        count=cfg.count,
+        seed=cfg.seed,
+        cache_dir=default_cache_dir(cfg) / "preprocessed",
+        variant=variant,
+        decoder=cfg.decoder,
+        synthetic_count=cfg.synthetic_count,
     )
     work_dir.mkdir(parents=True, exist_ok=True)
     return task.evaluate(log_path, dataset, variant, work_dir).accuracy_txt

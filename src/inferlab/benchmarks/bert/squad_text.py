@@ -1,5 +1,5 @@
 """The string-level helpers of the official SQuAD v1.1 scripts, used by
-:mod:`inferlab.metrics.squad`:
+:mod:`inferlab.benchmarks.bert.accuracy`:
 
 * **Google BERT's BasicTokenizer** (``tokenization.py``; :func:`basic_tokenize`): clean the text
   (drop NUL, U+FFFD and control characters, space out tabs/newlines and Zs), isolate CJK

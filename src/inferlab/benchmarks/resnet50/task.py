@@ -1,7 +1,6 @@
-"""ResNet50-v1.5 on ImageNet 2012 validation (MLPerf `resnet50`, checker `resnet`).
-
-Torch-free at import: the network is built in `inferlab.models.resnet`, imported lazily.
-Facts: rules file §1.3 (mlperf.conf), §2.1 (targets), §3 (accuracy-imagenet.py), §4 (preprocessing).
+"""The resnet50 task: the hooks the runner calls (torch-free at import; the network is built in
+:mod:`inferlab.benchmarks.resnet50.model`, imported lazily). Facts: rules file §3
+(accuracy-imagenet.py), §4 (preprocessing).
 """
 
 from __future__ import annotations
@@ -12,73 +11,30 @@ from typing import Any
 
 import numpy as np
 
+from inferlab.benchmarks.resnet50.spec import (
+    CAL_LIST,
+    DATASET_ID,
+    MODEL_ID,
+    ONNX,
+    SPEC,
+    TINY,
+    TINY_ARCH,
+)
 from inferlab.core.dataset import Dataset
 from inferlab.core.errors import DataError, ModelError
-from inferlab.core.rounds import targets_by_round
 from inferlab.core.spec import (
-    BenchmarkSpec,
-    QuickSettings,
-    Scenario,
     Variant,
 )
 from inferlab.core.task import (
     BatchPlan,
+    BenchmarkTask,
     Evaluation,
     MetricValue,
     ModelFacts,
     find_dataset,
-    find_model_file,
 )
 
 log = logging.getLogger(__name__)
-
-DATASET_ID = "imagenet2012-val"
-CAL_LIST = "mlperf-calibration/ImageNet/cal_image_list_option_1.txt"  # under the data root
-MODEL_ID = "resnet50"
-
-
-PYTORCH = Variant(
-    name="pytorch",
-    fmt="torch-state-dict",
-    preprocessing="imagenet-pytorch",
-    num_classes=1000,
-    label_offset=0,
-    output_dtype="float32",
-    output_layout="one float32 per sample: the predicted class index (0..999)",
-    checkpoint_name="resnet50-19c8e357.pth",
-    expected_accuracy=76.014,
-    backends=("torch", "null"),
-)
-
-# The same code at a fraction of the width and depth, random weights only: a pipeline smoke test
-# (fast integration tests, harness debugging). Never an accuracy claim.
-TINY = Variant(
-    name="tiny",
-    fmt="random-init",
-    preprocessing="imagenet-pytorch",
-    num_classes=1000,
-    label_offset=0,
-    output_dtype="float32",
-    output_layout=PYTORCH.output_layout,
-    backends=("torch",),
-)
-_TINY_ARCH = {"width": 8, "layers": (1, 1, 1, 1)}
-
-# The TF-derived ONNX file of the reference (resnet50_v1.onnx, zenodo 2592612): 1001 classes
-# (index 0 = background, so labels are output - 1), mean-only preprocessing (rules file §4),
-# NCHW for onnxruntime. Runs on the onnxruntime backend.
-ONNX = Variant(
-    name="onnx",
-    fmt="onnx",
-    preprocessing="imagenet-mean-only",
-    num_classes=1001,
-    label_offset=-1,
-    output_dtype="float32",
-    output_layout=PYTORCH.output_layout,
-    checkpoint_name="resnet50_v1.onnx",
-    expected_accuracy=76.456,
-    backends=("onnxruntime",),
-)
 
 
 def _transform(variant: Variant) -> str:
@@ -113,10 +69,11 @@ class ResNetOnnxIO:
         )
 
 
-class ResNet50Task:
+class ResNet50Task(BenchmarkTask):
     """Hooks the runner calls for resnet50."""
 
     image_inputs = True  # NCHW images: channels-last pays off on a GPU
+    model_id = MODEL_ID
 
     def resolve_dataset_path(self, data_dir: Path | None, dataset_path: Path | None) -> Path | None:
         return find_dataset(
@@ -135,13 +92,13 @@ class ResNet50Task:
         synthetic_count: int | None = None,
     ) -> Dataset:
         if path is None:
-            from inferlab.datasets.synthetic import SyntheticImageNet
+            from inferlab.benchmarks.resnet50.synthetic import SyntheticImageNet
 
             n = count or synthetic_count or SPEC.synthetic_count
             return SyntheticImageNet(count=n, seed=seed, transform=_transform(variant))
-        from inferlab.datasets.imagenet import ImageNetDataset
+        from inferlab.benchmarks.resnet50.dataset import ImageNetDataset
+        from inferlab.benchmarks.resnet50.preprocess import get_transform, resolve_decoder
         from inferlab.preprocessing.cache import Cache
-        from inferlab.preprocessing.imagenet import get_transform, resolve_decoder
 
         tf = get_transform(_transform(variant))
         if tf.name == "mean_only" and resolve_decoder(decoder) != "cv2":
@@ -155,12 +112,6 @@ class ResNet50Task:
             path, count=count, decoder=decoder, cache=cache, transform=_transform(variant)
         )
 
-    def resolve_model_path(
-        self, data_dir: Path | None, model_path: Path | None, variant: Variant | None = None
-    ) -> Path | None:
-        name = (variant or PYTORCH).checkpoint_name or ""
-        return find_model_file(data_dir, model_path, MODEL_ID, name)
-
     def onnx_io(self, variant: Variant) -> Any:
         return ResNetOnnxIO()
 
@@ -169,12 +120,12 @@ class ResNet50Task:
     ) -> tuple[Any, ModelFacts]:
         import torch
 
-        from inferlab.models.resnet import build_resnet50, load_state_dict_file
+        from inferlab.benchmarks.resnet50.model import build_resnet50, load_state_dict_file
 
         torch.manual_seed(seed)
         if variant.name == TINY.name:  # random-init: prepare() refuses a --model-path for it
-            tiny = build_resnet50(num_classes=variant.num_classes or 1000, **_TINY_ARCH)
-            return tiny, ModelFacts(random_weights=True, extra={"init_seed": seed, **_TINY_ARCH})
+            tiny = build_resnet50(num_classes=variant.num_classes or 1000, **TINY_ARCH)
+            return tiny, ModelFacts(random_weights=True, extra={"init_seed": seed, **TINY_ARCH})
         model = build_resnet50(num_classes=variant.num_classes or 1000)
         if model_path is None:
             return model, ModelFacts(random_weights=True, extra={"init_seed": seed})
@@ -235,6 +186,13 @@ class ResNet50Task:
         }
         return batches, facts
 
+    def scoring_files(self, dataset: Dataset, run_dir: Path) -> dict[str, str]:
+        """Synthetic data: the seeded val_map.txt accuracy-imagenet.py reads."""
+        if not dataset.synthetic:
+            return {}
+        ds: Any = dataset
+        return ds.write_scoring_files(run_dir)  # type: ignore[no-any-return]
+
     def null_output_shape(self, variant: Variant) -> tuple[int, ...]:
         return (variant.num_classes or 1000,)
 
@@ -245,8 +203,6 @@ class ResNet50Task:
         return labels.astype(np.float32)
 
     def batch_plan(self, dataset: Dataset, config: Any, batch_size: int) -> BatchPlan:
-        from inferlab.loadgen.dispatch import FixedBatch
-
         facts: dict[str, Any] = {"policy": "fixed", "max_batch": batch_size}
         ignored = [
             k
@@ -256,12 +212,12 @@ class ResNet50Task:
         if ignored:  # fixed-size images: nothing to pad or budget
             log.warning("resnet50 ignores %s (variable-length inputs only)", ", ".join(ignored))
             facts["ignored"] = ignored
-        return BatchPlan(FixedBatch(batch_size), facts=facts)
+        return BatchPlan(facts=facts)
 
     def evaluate(
         self, accuracy_log: Path, dataset: Dataset, variant: Variant, run_dir: Path
     ) -> Evaluation:
-        from inferlab.metrics.top1 import top1_from_log
+        from inferlab.benchmarks.resnet50.accuracy import top1_from_log
 
         labels = dataset.labels()  # type: ignore[attr-defined]
         res = top1_from_log(accuracy_log, labels, dtype=variant.output_dtype)
@@ -271,38 +227,5 @@ class ResNet50Task:
             details={"good": res.good, "total": res.total, "duplicates": res.duplicates},
         )
 
-
-SPEC = BenchmarkSpec(
-    id="resnet50",
-    loadgen_name="resnet50",
-    checker_name="resnet",
-    description="ResNet50-v1.5 image classification, ImageNet 2012 validation (50,000 images)",
-    task="inferlab.benchmarks.resnet50:TASK",
-    dataset_id=DATASET_ID,
-    dataset_size=50_000,
-    performance_sample_count=1024,
-    scenarios=(Scenario.SINGLE_STREAM, Scenario.MULTI_STREAM, Scenario.OFFLINE, Scenario.SERVER),
-    variants=(PYTORCH, TINY, ONNX),
-    metrics=("top1",),
-    targets=targets_by_round("resnet"),
-    server_latency_ms=15.0,
-    default_batch=32,
-    # bf16 eager peaked at batch 256 on an H100 (issue 4's measurements); Server keeps a batch's
-    # compute well inside the 15 ms bound; the other two take exactly their query size.
-    gpu_batch={
-        Scenario.OFFLINE: 256,
-        Scenario.SERVER: 64,
-        Scenario.MULTI_STREAM: 8,
-        Scenario.SINGLE_STREAM: 1,
-    },
-    synthetic_count=1024,
-    quick={
-        Scenario.OFFLINE: QuickSettings(min_query_count=256, min_duration_ms=2000),
-        Scenario.SINGLE_STREAM: QuickSettings(min_query_count=64, min_duration_ms=1000),
-        Scenario.MULTI_STREAM: QuickSettings(min_query_count=662, min_duration_ms=1000),
-        Scenario.SERVER: QuickSettings(min_query_count=662, min_duration_ms=1000),
-    },
-    aliases=("resnet", "resnet-50", "resnet50-v1.5"),
-)
 
 TASK = ResNet50Task()

@@ -17,15 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from inferlab.core.errors import ConfigError, DataError
-from inferlab.preprocessing.cache import Cache
-from inferlab.preprocessing.imagenet import (
+from inferlab.benchmarks.resnet50.preprocess import (
     CROP_SIZE,
     PREPARE_FIX,
     ImageTransform,
     get_transform,
     resolve_decoder,
 )
+from inferlab.core.errors import ConfigError, DataError
+from inferlab.preprocessing.cache import Cache
 
 log = logging.getLogger(__name__)
 

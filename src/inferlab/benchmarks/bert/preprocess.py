@@ -44,7 +44,7 @@ window layout with numpy, with the reference's float arithmetic.
 JSON and vocabulary files, the three constants, :data:`TRANSFORM_VERSION` and the tokenizers
 version; a damaged cache file is reported and rebuilt. The cache itself (key, path, file layout,
 checks) and :func:`assemble_features` (flat arrays -> :class:`SquadFeatures`) live in
-:mod:`inferlab.preprocessing.squad_cache`; :func:`cache_key`, :func:`cache_path` and
+:mod:`inferlab.benchmarks.bert.features_cache`; :func:`cache_key`, :func:`cache_path` and
 :data:`TRANSFORM_VERSION` are re-exported here.
 """
 
@@ -63,16 +63,7 @@ from typing import Any
 
 import numpy as np
 
-from inferlab.core.errors import DataError, UnsupportedError
-from inferlab.preprocessing.squad_cache import TRANSFORM_VERSION as TRANSFORM_VERSION
-from inferlab.preprocessing.squad_cache import (
-    assemble_features,
-    cache_key,
-    cache_path,
-    read_cache,
-    write_cache,
-)
-from inferlab.preprocessing.squad_types import (
+from inferlab.benchmarks.bert.features import (
     DOC_STRIDE,
     FIRST_UNIQUE_ID,
     MAX_QUERY_LENGTH,
@@ -80,6 +71,15 @@ from inferlab.preprocessing.squad_types import (
     SquadExample,
     SquadFeatures,
 )
+from inferlab.benchmarks.bert.features_cache import TRANSFORM_VERSION as TRANSFORM_VERSION
+from inferlab.benchmarks.bert.features_cache import (
+    assemble_features,
+    cache_key,
+    cache_path,
+    read_cache,
+    write_cache,
+)
+from inferlab.core.errors import DataError, UnsupportedError
 
 log = logging.getLogger(__name__)
 

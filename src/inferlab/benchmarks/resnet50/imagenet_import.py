@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from inferlab.core.errors import DataError, UnsupportedError
-from inferlab.results.store import atomic_write_text
+from inferlab.core.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,11 @@ Rules reproduced:
   with no valid candidate (or no logged window) gets the nonce ``"empty"``. The text is the
   WordPiece span de-tokenised and projected back onto the document words by
   :func:`get_final_text` (Google's alignment heuristic with its fallbacks, in
-  :mod:`inferlab.metrics.squad_text`).
+  :mod:`inferlab.benchmarks.bert.squad_text`).
 * **Scores** (``evaluate``): answers are normalised (lower case, ``string.punctuation`` removed,
   ``\\b(a|an|the)\\b`` removed, whitespace collapsed: :func:`normalize_answer` in
-  :mod:`inferlab.metrics.squad_text`); per question the best EM (bool) and F1 over the ground
-  truths are summed in dataset order, a question without prediction adds 0 but counts; EM and
+  :mod:`inferlab.benchmarks.bert.squad_text`); per question the best EM (bool) and F1 over the
+  ground truths are summed in dataset order, a question without prediction adds 0 but counts; EM and
   F1 are ``100.0 * sum / total``. The sums use the same Python arithmetic, so
   both floats are bit-identical to the official ones, and :meth:`SquadScore.line` is the exact
   ``json.dumps`` line evaluate_v1.1.py prints.
@@ -48,16 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inferlab.core.errors import ConfigError, DataError
-from inferlab.loadgen.accuracy_log import LogStats, decode_hex, iter_entries
-from inferlab.metrics.squad_text import (
-    basic_tokenize,
-    exact_match_score,
-    f1_score,
-    get_final_text,
-    normalize_answer,
-)
-from inferlab.preprocessing.squad_types import (
+from inferlab.benchmarks.bert.features import (
     MAX_ANSWER_LENGTH,
     MAX_SEQ_LENGTH,
     N_BEST,
@@ -66,7 +57,16 @@ from inferlab.preprocessing.squad_types import (
     SquadFeature,
     SquadFeatures,
 )
-from inferlab.results.store import atomic_write_text
+from inferlab.benchmarks.bert.squad_text import (
+    basic_tokenize,
+    exact_match_score,
+    f1_score,
+    get_final_text,
+    normalize_answer,
+)
+from inferlab.core.errors import ConfigError, DataError
+from inferlab.core.files import atomic_write_text
+from inferlab.loadgen.accuracy_log import LogStats, decode_hex, iter_entries
 
 __all__ = [
     "DTYPES",

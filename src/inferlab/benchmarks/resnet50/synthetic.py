@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from inferlab.benchmarks.resnet50.dataset import NUM_CLASSES, ResidentCrops
+from inferlab.benchmarks.resnet50.preprocess import get_transform
 from inferlab.core.errors import ConfigError
-from inferlab.datasets.imagenet import NUM_CLASSES, ResidentCrops
-from inferlab.preprocessing.imagenet import get_transform
 
 DATASET_ID = "synthetic-imagenet"
 GENERATOR_VERSION = 1
