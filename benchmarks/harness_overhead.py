@@ -103,7 +103,7 @@ def run_inferlab(spec: Any, batch: int, *, native: bool = False) -> str:
     from inferlab.config.run_config import RunConfig
     from inferlab.loadgen.adapter import BatchLoop, complete_to_loadgen, run_test
     from inferlab.loadgen.dispatch import Dispatcher
-    from inferlab.runner.worker import server_plan
+    from inferlab.runner.worker import server_plan, with_policy
 
     backend = NullBackend(output_shape=(1000,), max_batch=batch)
 
@@ -112,7 +112,8 @@ def run_inferlab(spec: Any, batch: int, *, native: bool = False) -> str:
 
     # the worker's own plan: fixed batches, a latency budget in Server
     cfg = RunConfig(scenario=spec.scenario, backend="null")
-    plan = server_plan(TASK.batch_plan(None, cfg, batch), cfg, SPEC.server_latency_ms)  # type: ignore[arg-type]
+    task_plan = with_policy(TASK.batch_plan(None, cfg, batch), batch)  # type: ignore[arg-type]
+    plan = server_plan(task_plan, cfg, SPEC.server_latency_ms)
     dispatcher = Dispatcher(plan.policy, complete_to_loadgen)
     loop = BatchLoop(dispatcher, run_batch, threads=1)
     if native:

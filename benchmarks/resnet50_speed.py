@@ -143,7 +143,7 @@ def loadgen_offline(
             "target_qps": round(1.1 * raw_sps, 3),
         },
     )
-    res = run(cfg)
+    res = run(cfg).to_json()  # result.json's content
     r = res.get("result") or {}
     return {
         "status": res["status"],
@@ -181,7 +181,7 @@ def single_stream(args: argparse.Namespace, mode: str, dtype: str) -> dict[str, 
         loop_threads=1,
         loadgen={"min_duration": float(args.ss_ms), "min_query_count": float(args.ss_queries)},
     )
-    res = run(cfg)
+    res = run(cfg).to_json()  # result.json's content
     r = res.get("result") or {}
     return {
         "mode": mode,

@@ -35,7 +35,7 @@ def test_script_runs_raw_and_loadgen(tmp_path: Path) -> None:
     assert row["efficiency"] > 0
     stored = json.loads((Path(lg["run_dir"]) / "result.json").read_text())
     assert stored["sample_store"]["kind"] == "device"
-    assert stored["config"]["torch_mode"] == "eager"
+    assert stored["config"]["backend_options"]["mode"] == "eager"  # the torch section
     ss = data["single_stream"]
     assert ss["queries"] >= 64 and ss["p90_ms"] > 0
     assert "efficiency" in proc.stdout and "SingleStream" in proc.stdout

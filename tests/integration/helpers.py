@@ -8,16 +8,20 @@ from typing import Any
 
 from inferlab.config import build_config
 from inferlab.loadgen.accuracy_log import iter_entries
+from inferlab.results.load import load_run
 from inferlab.runner.api import run
 
 
 def run_cfg(tmp_path: Path, sets: list[str], **flags: Any) -> dict[str, Any]:
+    """Run; returns the stored result.json content (checked equal to the returned result and to
+    what results.load reads back)."""
     flags = {"out": tmp_path / "runs", "cache_dir": tmp_path / "cache", **flags}
     cfg = build_config(flags=flags, sets=sets, environ={})
     result = run(cfg)
-    stored = json.loads((Path(result["run_dir"]) / "result.json").read_text())
-    assert stored == json.loads(json.dumps(result, default=str))
-    return result
+    stored = json.loads((result.run_dir / "result.json").read_text())
+    assert stored == result.to_json()
+    assert load_run(result.run_dir).result == result
+    return stored
 
 
 def logged_indices(run_dir: Path) -> list[int]:

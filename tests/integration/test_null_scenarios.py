@@ -75,6 +75,7 @@ def test_null_accuracy_covers_every_sample(tmp_path: Path, scenario: str) -> Non
 
 def test_calibrated_server_states_offered_load_and_why_invalid(tmp_path: Path) -> None:
     from inferlab.report.console import summary
+    from inferlab.results.models import RunResult
 
     res = run_cfg(
         tmp_path,
@@ -91,7 +92,7 @@ def test_calibrated_server_states_offered_load_and_why_invalid(tmp_path: Path) -
     assert key["source"] == "calibration" and "0.5 x calibrated" in key["note"]
     calib = res["calibration"]
     assert key["value"] == pytest.approx(0.5 * calib["throughput_sps"], rel=1e-3)
-    text = summary(res)
+    text = summary(RunResult.model_validate(res))
     assert "validity : INVALID" in text
     assert "latency constraint not met" in text and "15.0 ms" in text
     assert "setting  : target_qps" in text and "offered load" in text

@@ -1,7 +1,8 @@
 """inferlab prepare / check end to end on a loopback HTTP server (no network): downloads and
 archives verified and recorded, a second prepare is a no-op that makes no request, manual
-sources print their steps, a user-placed file is verified, an incomplete ImageNet copy is
-refused with the missing count, and `check` reads the manifest."""
+sources print their steps, a user-placed file is verified, --from goes through the importer a
+source declares (and is refused for a dataset that declares none), an incomplete ImageNet copy
+is refused with the missing count, and `check` reads the manifest."""
 
 from __future__ import annotations
 
@@ -10,14 +11,17 @@ import io
 import json
 import os
 import tarfile
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from inferlab.core.errors import DataError
 from inferlab.data.manifest import Manifest
-from inferlab.data.prepare import DONE, FAILED, FETCHED, IMPORTED, MANUAL, prepare_sources
+from inferlab.data.prepare import DONE, FAILED, FETCHED, IMPORTED, MANUAL, prepare, prepare_sources
 from inferlab.data.sources import (
     BenchmarkSources,
     Source,
@@ -135,6 +139,88 @@ def test_a_wrong_user_file_and_a_bad_download_fail_with_the_fix(tmp_path: Path) 
         assert items["toy-data"].action == FETCHED
         assert res.exit_code() == 1
         assert Manifest.load(root).get("models/toy/model.bin") is None
+
+
+IMPORTS: list[dict[str, object]] = []  # what _toy_importer was called with
+
+
+def _toy_importer(
+    source: Source,
+    root: Path,
+    from_path: Path,
+    record: Callable[[str, str], None],
+    options: Mapping[str, Path],
+) -> str:
+    """A source's --from importer (an inferlab.data.prepare.Importer) for the tests."""
+    IMPORTS.append({"id": source.id, "from": from_path, "options": dict(options)})
+    if not (from_path / "data.txt").is_file():
+        raise DataError(f"no data.txt in {from_path}", "pass the folder that holds data.txt")
+    dest = root / source.path
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "data.txt").write_bytes((from_path / "data.txt").read_bytes())
+    record(f"user-provided from {from_path}", "toy check")
+    return f"1 file from {from_path}"
+
+
+def _importable() -> BenchmarkSources:
+    manual = Source(
+        id="toy-set",
+        kind="dataset",
+        what="a dataset with no public download",
+        acquisition="manual",
+        cited_from=CITE,
+        directory=True,
+        steps=("Get a copy.", "Run inferlab prepare toy --from PATH."),
+        importer=f"{__name__}:_toy_importer",
+    )
+    other = replace(manual, id="toy-other", importer=None)
+    return BenchmarkSources("toy", "a toy benchmark", (manual, other))
+
+
+def test_from_goes_through_the_importer_the_source_declares(tmp_path: Path) -> None:
+    IMPORTS.clear()
+    bs = _importable()
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "data.txt").write_text("hello")
+    root = tmp_path / "root"
+    devkit = tmp_path / "labels.tgz"
+    res = prepare_sources(bs, root, bs.sources[:1], from_path=copy, devkit=devkit)
+    (item,) = res.items
+    assert (item.action, item.detail) == (IMPORTED, f"1 file from {copy}")
+    assert IMPORTS == [{"id": "toy-set", "from": copy, "options": {"devkit": devkit}}]
+    entry = Manifest.load(root).get("toy-set")
+    assert entry is not None and entry.verification == "toy check"
+    assert entry.source == f"user-provided from {copy}"
+    assert (root / "toy-set" / "data.txt").read_text() == "hello"
+    # without --from the source is manual, and the imported copy is already prepared
+    assert [i.action for i in prepare_sources(bs, root, bs.sources[:1]).items] == [DONE]
+    # an importer's refusal is the item's failure, with its fix; nothing is recorded
+    IMPORTS.clear()
+    res = prepare_sources(bs, tmp_path / "root2", bs.sources[:1], from_path=tmp_path)
+    (item,) = res.items
+    assert item.action == FAILED and "no data.txt" in item.detail and item.fix
+    assert IMPORTS[0]["options"] == {}  # no importer options given
+    assert Manifest.load(tmp_path / "root2").get("toy-set") is None
+
+
+def test_from_on_a_dataset_without_importer_is_refused(tmp_path: Path) -> None:
+    IMPORTS.clear()
+    bs = _importable()
+    res = prepare_sources(bs, tmp_path / "root", bs.sources[1:], from_path=tmp_path)
+    (item,) = res.items
+    assert item.action == FAILED
+    assert item.detail == (
+        "--from cannot import toy-other: it declares no importer (toy declares one for toy-set)"
+    )
+    assert "rerun prepare to verify them" in item.fix
+    assert IMPORTS == []  # the other source's importer was not used
+    # a benchmark none of whose sources declares an importer
+    kits = sources_for("3d-unet-99")
+    res = prepare_sources(kits, tmp_path / "root", [kits.source("kits19")], from_path=tmp_path)
+    assert res.items[0].detail == "--from cannot import kits19: it declares no importer"
+    with pytest.raises(DataError, match="--model-only"):
+        prepare("resnet50", tmp_path / "root", model_only=True, from_path=tmp_path)
 
 
 def _jpeg(path: Path, seed: int) -> None:

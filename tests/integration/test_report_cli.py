@@ -161,3 +161,37 @@ def test_compare_refuses_another_scenario(runs: dict[str, Any]) -> None:
     proc = cli("compare", str(_dir(runs["offline"])), str(_dir(runs["server_trace"])))
     assert proc.returncode == 2
     assert "cannot compare: scenario differs: 'Offline'" in proc.stderr
+
+
+V1 = Path(__file__).resolve().parents[1] / "fixtures" / "results" / "v1"
+
+
+def test_report_and_compare_read_schema_version_1(tmp_path: Path) -> None:
+    """A run directory the previous inferlab wrote (result.json schema_version 1) is reported
+    and compared with a run of this one (schema_version 2)."""
+    old_root = tmp_path / "v1"
+    shutil.copytree(V1, old_root)  # the html report writes into the run directory
+    (old,) = [p.parent for p in old_root.rglob("result.json")]
+    assert json.loads((old / "result.json").read_text())["schema_version"] == 1
+    (row,) = json.loads(cli("report", str(old_root), "--format", "json").stdout)
+    assert row["benchmark"] == "resnet50" and row["scenario"] == "Offline"
+    assert row["figure"] == 9.56504 and row["validity"] == "VALID" and row["dtype"] == "fp32"
+    assert row["flags"] == ["SYNTHETIC DATA", "RANDOM WEIGHTS", "QUICK", "NOT SUBMITTABLE"]
+    table = cli("report", str(old))
+    assert table.returncode == 0 and "9.565 samples/s" in table.stdout, table.stderr
+    md = cli("report", str(old), "--format", "markdown")
+    assert md.returncode == 0 and "| 1 | resnet50 | Offline | performance | fp32 |" in md.stdout
+    page = cli("report", str(old), "--format", "html")
+    assert page.returncode == 0, page.stderr
+    assert "result_samples_per_second" in (old / "report.html").read_text()
+
+    new = run_cfg(
+        tmp_path, OFFLINE, scenario="Offline", benchmark="resnet50", backend="null", calibrate=False
+    )
+    assert new["schema_version"] == 2
+    proc = cli("compare", str(old), new["run_dir"], "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["sides"][0]["values"] == [9.56504] and doc["dataset_count"] == 1024
+    diff = {d["key"] for d in doc["env_diff"]}
+    assert "backend.backend" in diff and "config.backend" in diff

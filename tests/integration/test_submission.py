@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from inferlab.core.errors import ConfigError
-from inferlab.report.table import load_runs
+from inferlab.results.load import load_runs
 from inferlab.results.system import REQUIRED_FIELDS
 from inferlab.submission.build import BuildOptions, SubmissionError, build
 from inferlab.submission.check import check_tree

@@ -103,7 +103,7 @@ def test_result_json_is_the_last_file_written(tmp_path: Path) -> None:
     run_dir = Path(res["run_dir"])
     mtimes = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()}
     assert max(mtimes, key=lambda k: mtimes[k]) == "result.json"
-    assert res["schema_version"] == 1 and res["status"] == "ok"
+    assert res["schema_version"] == 2 and res["status"] == "ok"
     for key in ("telemetry", "system", "environment", "loadgen", "config", "timings"):
         assert key in res
     assert res["loadgen"]["trace_kept"] is False

@@ -7,21 +7,32 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.unit.test_report_rows import accuracy_result, fake_result
+from tests.unit.test_report_rows import accuracy_result, as_result, fake_result
 
 from inferlab.report import compare as cmp
-from inferlab.report.table import ReportError, Run
+from inferlab.report.table import ReportError
+from inferlab.results.load import Run
 
 
-def side(label: str, values: list[float | None], **over: Any) -> cmp.Side:
-    runs = []
-    for i, v in enumerate(values):
+def results(values: list[float | None], **over: Any) -> list[dict[str, Any]]:
+    """result.json contents with these official figures (None: a failed run)."""
+    out = []
+    for v in values:
         res = fake_result(**over)
         res["result"] = {**res["result"], "value": v}
         if v is None:
             res["status"] = "failed"
-        runs.append(Run(Path(f"/runs/{label}{i}"), res))
+        out.append(res)
+    return out
+
+
+def side_of(label: str, contents: list[dict[str, Any]]) -> cmp.Side:
+    runs = [Run(Path(f"/runs/{label}{i}"), as_result(r)) for i, r in enumerate(contents)]
     return cmp.Side(label, runs)
+
+
+def side(label: str, values: list[float | None], **over: Any) -> cmp.Side:
+    return side_of(label, results(values, **over))
 
 
 @pytest.mark.parametrize(
@@ -96,8 +107,9 @@ def test_compare_document_with_repeats() -> None:
 
 
 def test_failed_and_invalid_runs_are_noted() -> None:
-    b = side("B", [120.0, None])
-    b.runs[0].result["result"]["validity"] = "INVALID"
+    contents = results([120.0, None])
+    contents[0]["result"]["validity"] = "INVALID"
+    b = side_of("B", contents)
     doc = cmp.compare([side("A", [100.0]), b])
     assert doc["sides"][1]["values"] == [120.0]
     assert any("B1 has no result_samples_per_second (status failed)" in n for n in doc["notes"])
@@ -107,8 +119,8 @@ def test_failed_and_invalid_runs_are_noted() -> None:
 
 
 def test_accuracy_mode_compares_the_metric() -> None:
-    a = cmp.Side("A", [Run(Path("/a"), accuracy_result(76.0, True))])
-    b = cmp.Side("B", [Run(Path("/b"), accuracy_result(75.0, False))])
+    a = cmp.Side("A", [Run(Path("/a"), as_result(accuracy_result(76.0, True)))])
+    b = cmp.Side("B", [Run(Path("/b"), as_result(accuracy_result(75.0, False)))])
     doc = cmp.compare([a, b])
     assert doc["metric"]["name"] == "acc" and doc["metric"]["unit"] == "%"
     assert doc["comparisons"][0]["ratio"] == pytest.approx(75.0 / 76.0)
@@ -119,10 +131,11 @@ def test_environment_diff() -> None:
     env_b = {"packages": {"torch": "2.4.0", "numpy": "2.0"}, "hostname": "h"}
     sys_a = {"accelerator_model_name": "NVIDIA H100", "other_software_stack": "driver 550"}
     sys_b = {"accelerator_model_name": "NVIDIA H200", "other_software_stack": "driver 560"}
-    a = side("A", [1.0, 1.0], environment=env_a, system=sys_a, inferlab_version="0.1.0")
-    b = side("B", [1.0], environment=env_b, system=sys_b, inferlab_version="0.2.0")
-    b.runs[0].result["config"] = {**b.runs[0].result["config"], "batch_size": 64, "out": "/x"}
-    a.runs[1].result["config"] = {**a.runs[1].result["config"], "threads": 4}
+    ra = results([1.0, 1.0], environment=env_a, system=sys_a, inferlab_version="0.1.0")
+    rb = results([1.0], environment=env_b, system=sys_b, inferlab_version="0.2.0")
+    rb[0]["config"] = {**rb[0]["config"], "batch_size": 64, "out": "/x"}
+    ra[1]["config"] = {**ra[1]["config"], "threads": 4}
+    a, b = side_of("A", ra), side_of("B", rb)
     diff = {d["key"]: d["values"] for d in cmp.env_diff([a, b])}
     assert diff["system.accelerator_model_name"] == {"A": "NVIDIA H100", "B": "NVIDIA H200"}
     assert diff["system.other_software_stack"]["B"] == "driver 560"

@@ -123,15 +123,17 @@ def test_threads_and_inflight_batches_default_per_device() -> None:
 
 
 def test_batch_size_defaults_per_scenario_on_cuda_and_says_where_it_came_from() -> None:
+    from inferlab.backends.registry import section_class
     from inferlab.core import registry
     from inferlab.core.spec import Scenario, resolve_batch_size
 
     resnet = registry.get("resnet50")
 
-    def batch(scenario: Scenario, **kw: object) -> tuple[int, str]:
-        args: dict[str, object] = {"requested": None, "backend": "torch", "device": "cuda"}
+    def batch(scenario: Scenario, backend: str = "torch", **kw: object) -> tuple[int, str]:
+        args: dict[str, object] = {"requested": None, "device": "cuda"}
         args.update(kw)
-        return resolve_batch_size(resnet, scenario, **args)  # type: ignore[arg-type]
+        rule = section_class(backend).batch_rule  # each backend's section gives its rule
+        return resolve_batch_size(resnet, scenario, rule=rule, **args)  # type: ignore[arg-type]
 
     assert batch(Scenario.OFFLINE) == (256, "resnet50's default for Offline on CUDA")
     assert batch(Scenario.SERVER)[0] == 64 and batch(Scenario.MULTI_STREAM)[0] == 8
@@ -142,5 +144,10 @@ def test_batch_size_defaults_per_scenario_on_cuda_and_says_where_it_came_from() 
     assert batch(Scenario.SERVER, requested=100) == (100, "--batch-size")
     bert = registry.get("bert-99")
     assert resolve_batch_size(
-        bert, Scenario.OFFLINE, requested=None, backend="torch", device="cuda"
+        bert,
+        Scenario.OFFLINE,
+        requested=None,
+        device="cuda",
+        rule=section_class("torch").batch_rule,
     ) == (128, "bert-99's default for Offline on CUDA")
+    assert batch(Scenario.OFFLINE, backend="null") == (256, "the null backend's default")

@@ -15,7 +15,8 @@ from tests.data_server import DataServer
 
 from inferlab.core.errors import ConfigError, DataError, UnsupportedError
 from inferlab.data import fetch
-from inferlab.data.fetch import download, md5_file, sha256_file
+from inferlab.data.fetch import download
+from inferlab.data.hashing import md5_file, normalize_hex, sha256_file
 from inferlab.data.progress import CallbackProgress, NullProgress, RichProgress, progress_sink
 from inferlab.data.r2 import (
     R2Dataset,
@@ -329,6 +330,10 @@ def test_hash_helpers(tmp_path: Path) -> None:
     p = tmp_path / "x"
     p.write_bytes(PAYLOAD)
     assert sha256_file(p, chunk=1000) == SHA and md5_file(p) == MD5
+    assert normalize_hex(f" {MD5.upper()} ", 32, "md5") == MD5
+    assert normalize_hex(None, 32, "md5") is None
+    with pytest.raises(ConfigError):
+        normalize_hex("abc", 32, "md5")
 
 
 def test_rich_progress_bar(server: DataServer, tmp_path: Path) -> None:

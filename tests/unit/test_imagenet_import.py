@@ -1,5 +1,6 @@
 """Importing a user's ImageNet validation copy: layouts, labels from val_map / devkit / class
-folders, the missing-image report, bad images."""
+folders, the missing-image report, bad images, and the importer the source declares for
+``prepare --from``."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from inferlab.benchmarks.resnet50 import imagenet_import
 from inferlab.benchmarks.resnet50.dataset import read_val_map
 from inferlab.benchmarks.resnet50.imagenet_import import (
     VAL_COUNT,
+    import_source,
     import_val,
     labels_from_devkit,
     labels_from_folders,
@@ -149,3 +152,34 @@ def test_the_validation_tar_is_extracted_safely_and_imported(tmp_path: Path) -> 
     names, labels = read_val_map(root / "imagenet2012-val" / "val_map.txt")
     assert names == [val_name(1), val_name(2)] and labels.tolist() == [5, 6]
     assert [p.name for p in root.iterdir()] == ["imagenet2012-val"]  # no staging left behind
+
+
+def test_the_declared_importer_records_a_complete_copy_and_refuses_a_partial_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inferlab.data.sources import resolve_ref, sources_for
+
+    source = sources_for("resnet50").source("imagenet2012-val")
+    assert source.importer is not None and resolve_ref(source.importer) is import_source
+    src = tmp_path / "val"
+    src.mkdir()
+    for i in (1, 2, 3):
+        _jpeg(src / val_name(i), i)
+    (src / "val_map.txt").write_text("".join(f"{val_name(i)} {i}\n" for i in (1, 2, 3)))
+    records: list[tuple[str, str]] = []
+
+    def record(origin: str, verification: str) -> None:
+        records.append((origin, verification))
+
+    with pytest.raises(DataError, match="49,997 of 50,000 images missing") as err:
+        import_source(source, tmp_path / "root", src, record, {})
+    assert "--from" in err.value.fix and records == []
+    monkeypatch.setattr(imagenet_import, "VAL_COUNT", 3)  # a "complete" set of three
+    line = import_source(source, tmp_path / "root", src, record, {})
+    assert line == f"3 images (flat; 0 linked, 0 copied), labels from {src / 'val_map.txt'}"
+    assert records == [
+        (
+            f"user-provided from {src}",
+            f"50,000 names + labels ({src / 'val_map.txt'}) + sample decode + tree-sha256",
+        )
+    ]

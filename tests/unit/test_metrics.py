@@ -1,4 +1,4 @@
-"""Virtual-Client-style metrics from result dicts (results/metrics.py)."""
+"""Virtual-Client-style metrics from results (results/metrics.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from inferlab.results.metrics import (
     regenerate,
     write_metrics,
 )
+from inferlab.results.models import RunResult
 
 SYSTEM = "1xH100-SXM-80GB"
 
@@ -38,13 +39,13 @@ def make_result(
     }[scenario]
     perf = mode == "performance"
     return {
-        "schema_version": 1,
+        "schema_version": 2,
         "status": "ok",
         "inferlab_version": "0.1.0",
         "run_dir": f"/runs/20260101T000000Z_{benchmark}_{scenario}_{mode}_abc123",
         "started_at": "2026-01-01T00:00:00.000+00:00",
         "finished_at": "2026-01-01T00:10:00.000+00:00",
-        "benchmark": {"id": benchmark},
+        "benchmark": {"id": benchmark, "loadgen_name": benchmark, "checker_name": benchmark},
         "scenario": scenario,
         "mode": mode,
         "config": {"backend": "torch", "dtype": "fp16", "device": "cuda:0"},
@@ -58,7 +59,13 @@ def make_result(
             "counts": {"samples": 1000},
         },
         "accuracy": accuracy,
-        "flags": {"synthetic": False, "random_weights": False, "quick": False},
+        "flags": {
+            "synthetic": False,
+            "random_weights": False,
+            "quick": False,
+            "subset": False,
+            "submittable": True,
+        },
         "system": {"system_name": system_name} if system_name else None,
         "telemetry": telemetry,
     }
@@ -83,6 +90,11 @@ def bert_accuracy(status: str = "pass", f1: float = 90.8, level: float = 0.999) 
     }
 
 
+def typed(result: dict[str, Any]) -> RunResult:
+    """The result as readers get it (validated)."""
+    return RunResult.model_validate(result)
+
+
 def names(metrics: list[dict[str, Any]]) -> list[str]:
     return [m["metricName"] for m in metrics]
 
@@ -94,11 +106,11 @@ def by_suffix(metrics: list[dict[str, Any]], prefix: str) -> dict[str, dict[str,
 def test_bert_99_offline_performance_names_exact() -> None:
     res = make_result("bert-99", loadgen_results={"result_samples_per_second": 3021.5})
     prefix = f"{SYSTEM}_torch-fp16_k_99-Offline-"
-    assert names(metrics_for(res)) == [
+    assert names(metrics_for(typed(res))) == [
         prefix + "PerformanceMode",
         prefix + "result_samples_per_second",
     ]
-    got = by_suffix(metrics_for(res), prefix)
+    got = by_suffix(metrics_for(typed(res)), prefix)
     assert got["PerformanceMode"]["metricValue"] == 1
     assert got["PerformanceMode"]["metricUnit"] == "VALID/INVALID"
     assert got["PerformanceMode"]["metricVerbosity"] == 0
@@ -111,7 +123,7 @@ def test_bert_99_offline_performance_names_exact() -> None:
 def test_bert_99_9_accuracy_names_exact() -> None:
     res = make_result("bert-99.9", mode="accuracy", accuracy=bert_accuracy("pass"))
     prefix = f"{SYSTEM}_torch-fp16_k_99_9-Offline-"
-    assert names(metrics_for(res)) == [
+    assert names(metrics_for(typed(res))) == [
         prefix + s
         for s in (
             "AccuracyMode",
@@ -121,7 +133,7 @@ def test_bert_99_9_accuracy_names_exact() -> None:
             "AccuracyValue-exact_match",
         )
     ]
-    got = by_suffix(metrics_for(res), prefix)
+    got = by_suffix(metrics_for(typed(res)), prefix)
     assert got["AccuracyMode"]["metricValue"] == 1
     assert got["AccuracyMode"]["metricUnit"] == "PASS/FAIL"
     assert got["ThresholdValue-F1"]["metricValue"] == 90.874 * 0.999
@@ -136,13 +148,13 @@ def test_bert_99_9_accuracy_names_exact() -> None:
 
 def test_accuracy_fail_is_zero() -> None:
     res = make_result("bert-99", mode="accuracy", accuracy=bert_accuracy("fail", 80.0, 0.99))
-    got = by_suffix(metrics_for(res), f"{SYSTEM}_torch-fp16_k_99-Offline-")
+    got = by_suffix(metrics_for(typed(res)), f"{SYSTEM}_torch-fp16_k_99-Offline-")
     assert got["AccuracyMode"]["metricValue"] == 0
 
 
 def test_invalid_performance_is_zero() -> None:
     res = make_result("bert-99", "Server", validity="INVALID")
-    got = by_suffix(metrics_for(res), f"{SYSTEM}_torch-fp16_k_99-Server-")
+    got = by_suffix(metrics_for(typed(res)), f"{SYSTEM}_torch-fp16_k_99-Server-")
     assert got["PerformanceMode"]["metricValue"] == 0
     # the official figure comes from result.raw_value when loadgen.results is absent
     assert got["result_completed_samples_per_sec"]["metricValue"] == 2500.25
@@ -173,7 +185,7 @@ def test_every_accuracy_metric_of_a_windowed_benchmark() -> None:
     }
     res = make_result("stable-diffusion-xl", mode="accuracy", accuracy=acc)
     prefix = f"{SYSTEM}_torch-fp16-Offline-"  # no single 99/99.9 target: no _k_ part
-    got = by_suffix(metrics_for(res), prefix)
+    got = by_suffix(metrics_for(typed(res)), prefix)
     for m in ("FID_SCORE", "CLIP_SCORE"):
         for kind in (
             "AccuracyValue",
@@ -186,7 +198,7 @@ def test_every_accuracy_metric_of_a_windowed_benchmark() -> None:
         assert got[f"AccuracyThresholdRatio-{m}"]["metricRelativity"] == "Undefined"
     assert got["UpperThresholdValue-CLIP_SCORE"]["metricValue"] == 31.81331801
     assert got["UpperThresholdRatio-FID_SCORE"]["metricValue"] == round(23.95007626 / 23.5, 6)
-    assert all(" " not in m["metricName"] for m in metrics_for(res))
+    assert all(" " not in m["metricName"] for m in metrics_for(typed(res)))
     assert got["AccuracyMode"]["metadata"]["accuracy_target"] is None
 
 
@@ -194,7 +206,7 @@ def test_no_verdict_without_real_data_or_weights() -> None:
     for status in ("n/a-synthetic", "measured-random-weights"):
         acc = {"status": status, "metrics": [{"metric": "acc", "value": 0.1, "unit": "%"}]}
         res = make_result("resnet50", mode="accuracy", accuracy=acc)
-        got = by_suffix(metrics_for(res), f"{SYSTEM}_torch-fp16_k_99-Offline-")
+        got = by_suffix(metrics_for(typed(res)), f"{SYSTEM}_torch-fp16_k_99-Offline-")
         assert list(got) == ["AccuracyValue-acc"]
         assert got["AccuracyValue-acc"]["metricVerbosity"] == 2
 
@@ -209,9 +221,9 @@ def test_resnet50_level_from_its_target_and_single_stream_keys() -> None:
             "result_mean_latency_ns": 2100000,
         },
     )
-    assert accuracy_level(res) == "99" and config_name(res) == "torch-fp16_k_99"
+    assert accuracy_level(typed(res)) == "99" and config_name(typed(res)) == "torch-fp16_k_99"
     prefix = f"{SYSTEM}_torch-fp16_k_99-SingleStream-"
-    got = by_suffix(metrics_for(res), prefix)
+    got = by_suffix(metrics_for(typed(res)), prefix)
     assert list(got) == [
         "PerformanceMode",
         "result_early_stopping_latency_ss",
@@ -226,16 +238,20 @@ def test_resnet50_level_from_its_target_and_single_stream_keys() -> None:
 
 def test_system_name_sanitized_and_fallback() -> None:
     res = make_result("bert-99", system_name="My Lab Box (2 GPUs)")
-    assert names(metrics_for(res))[0].startswith("My-Lab-Box-2-GPUs_torch-fp16_k_99-Offline-")
+    assert names(metrics_for(typed(res)))[0].startswith(
+        "My-Lab-Box-2-GPUs_torch-fp16_k_99-Offline-"
+    )
     res = make_result("bert-99", system_name="")
-    assert names(metrics_for(res))[0].startswith("cpu-AMD-EPYC-9654_torch-fp16_k_99-Offline-")
+    assert names(metrics_for(typed(res)))[0].startswith(
+        "cpu-AMD-EPYC-9654_torch-fp16_k_99-Offline-"
+    )
 
 
 def test_no_metrics_for_a_failed_run() -> None:
     res = make_result("bert-99", validity=None)
     res["result"] = None
     res["status"] = "failed"
-    assert metrics_for(res) == []
+    assert metrics_for(typed(res)) == []
 
 
 def test_telemetry_metrics_only_with_gpu_data() -> None:
@@ -247,13 +263,13 @@ def test_telemetry_metrics_only_with_gpu_data() -> None:
         "cpu": {"util_avg_pct": 12.5},
     }
     res = make_result("bert-99", telemetry=tel)
-    got = by_suffix(metrics_for(res), f"{SYSTEM}_torch-fp16_k_99-Offline-")
+    got = by_suffix(metrics_for(typed(res)), f"{SYSTEM}_torch-fp16_k_99-Offline-")
     assert got["GPUEnergy"]["metricValue"] == 1000.0
     assert got["GPUJoulesPerSample"]["metricUnit"] == "J/sample"
     assert got["GPUAvgPower"]["metricValue"] == 350.0
     assert got["CPUAvgUtilization"]["metricValue"] == 12.5
     res = make_result("bert-99", telemetry={"gpu": None, "gpu_reason": "no NVIDIA GPU"})
-    assert not [n for n in names(metrics_for(res)) if "GPU" in n]
+    assert not [n for n in names(metrics_for(typed(res))) if "GPU" in n]
 
 
 def test_csv_parses_back_equal_to_json(tmp_path: Path) -> None:
@@ -266,7 +282,7 @@ def test_csv_parses_back_equal_to_json(tmp_path: Path) -> None:
             "result_99.00_percentile_latency_ns": 120000000,
         },
     )
-    written = write_metrics(tmp_path, res)
+    written = write_metrics(tmp_path, typed(res))
     doc = json.loads((tmp_path / "metrics.json").read_text())
     assert doc["schema_version"] == 1 and doc["metrics"] == written
     assert doc["experimentId"] == "20260101T000000Z_bert-99.9_Server_performance_abc123"
@@ -291,5 +307,5 @@ def test_csv_parses_back_equal_to_json(tmp_path: Path) -> None:
 def test_regenerate_from_result_json(tmp_path: Path) -> None:
     res = make_result("bert-99", loadgen_results={"result_samples_per_second": 10.0})
     (tmp_path / "result.json").write_text(json.dumps(res))
-    assert regenerate(tmp_path) == metrics_for(res)
+    assert regenerate(tmp_path) == metrics_for(typed(res))
     assert (tmp_path / "metrics.csv").is_file()

@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.unit.test_report_rows import fake_result
 
 from inferlab.config.run_config import RunConfig
 from inferlab.core.errors import ConfigError
 from inferlab.core.files import atomic_write_json
 from inferlab.report.console import peak_summary
+from inferlab.results.models import RunResult
 from inferlab.results.store import create_run_dir
 from inferlab.runner import peak
 from inferlab.runner.peak import (
@@ -192,30 +194,32 @@ class FakeRuns:
         self.fail_at = fail_at
         self.configs: list[RunConfig] = []
 
-    def __call__(self, cfg: RunConfig) -> dict[str, Any]:
+    def __call__(self, cfg: RunConfig) -> RunResult:
         self.configs.append(cfg)
         n = len(self.configs)
         run_dir = create_run_dir(cfg.out, cfg.benchmark, cfg.scenario, cfg.mode).resolve()
         qps = cfg.loadgen.get("target_qps", self.calibrated)
         limit = self.confirm_limit if cfg.out.name == "confirm" else self.limit
         valid = qps <= limit
-        result: dict[str, Any] = {
-            "run_dir": str(run_dir),
-            "status": "ok" if valid else "invalid",
-            "result": {
+        content = fake_result(
+            run_dir=str(run_dir),
+            scenario="Server",
+            status="ok" if valid else "invalid",
+            result={
                 "value": min(qps, limit),
                 "validity": "VALID" if valid else "INVALID",
                 "invalid_reasons": [] if valid else ["Server latency constraint not met"],
             },
-            "loadgen": {"effective": {"effective_target_qps": qps}},
-            "timings": {"total_s": 1.0},
-            "error": None,
-        }
+            loadgen={"effective": {"effective_target_qps": qps}},
+            timings={"total_s": 1.0},
+            error=None,
+        )
         if n == self.fail_at:
-            result.update(status="failed", result=None, error={"kind": "crash", "message": "boom"})
+            content.update(status="failed", result=None, error={"kind": "crash", "message": "boom"})
         if n == self.interrupt_at:
-            result.update(status="interrupted", result=None)
-        atomic_write_json(run_dir / "result.json", result)
+            content.update(status="interrupted", result=None)
+        result = RunResult.model_validate(content)
+        atomic_write_json(run_dir / "result.json", result.to_json())
         if n == self.interrupt_at:
             raise RunInterrupted(f"run interrupted; partial outputs kept in {run_dir}")
         return result

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from inferlab.report import html, series, table
-from inferlab.report.table import ReportError, Run
+from inferlab.report.table import ReportError
+from inferlab.results.load import Run, load_run, load_runs
+from inferlab.results.models import RunResult
 
 INVALID_REASON = (
     "Server latency constraint not met: 99.0th percentile 40.0 ms > target 15.0 ms; lower "
@@ -21,12 +23,21 @@ INVALID_REASON = (
 
 
 def fake_result(**over: Any) -> dict[str, Any]:
+    """result.json content (schema_version 2) with the sections the report reads; ``over``
+    replaces keys (dicts are merged one level deep)."""
     res: dict[str, Any] = {
-        "schema_version": 1,
+        "schema_version": 2,
         "status": "ok",
         "inferlab_version": "0.1.0",
         "run_dir": "/somewhere/else",
-        "benchmark": {"id": "resnet50", "variant": {"name": "pytorch", "fmt": "torch-state-dict"}},
+        "started_at": "2026-12-07T20:00:00Z",
+        "finished_at": "2026-12-07T20:01:00Z",
+        "benchmark": {
+            "id": "resnet50",
+            "loadgen_name": "resnet50",
+            "checker_name": "resnet",
+            "variant": {"name": "pytorch", "fmt": "torch-state-dict"},
+        },
         "scenario": "Offline",
         "mode": "performance",
         "config": {"backend": "torch", "device": "cuda:0", "dtype": "fp16"},
@@ -82,8 +93,13 @@ def accuracy_result(value: float, passed: bool) -> dict[str, Any]:
     )
 
 
+def as_result(result: dict[str, Any]) -> RunResult:
+    """The typed result of fake result.json content (validated as a reader would)."""
+    return RunResult.model_validate(result)
+
+
 def run_of(result: dict[str, Any], path: str = "/runs/r1") -> Run:
-    return Run(Path(path), result)
+    return Run(Path(path), as_result(result))
 
 
 def test_valid_performance_row() -> None:
@@ -165,14 +181,15 @@ def test_synthetic_and_shortcut_flags() -> None:
     r = table.row(run_of(res))
     assert r["flags"] == ["SYNTHETIC DATA", "NULL BACKEND", "QUICK", "SUBSET", "NOT SUBMITTABLE"]
     res["config"]["backend"] = "torch"
-    assert table.flags(res)[1] == "RANDOM WEIGHTS"
+    assert table.flags(as_result(res))[1] == "RANDOM WEIGHTS"
     synth = accuracy_result(0.1, False)
     synth["accuracy"] = {"status": "n/a-synthetic", "metrics": [{"metric": "acc", "value": 0.1}]}
     assert table.row(run_of(synth))["verdict"] == "N/A (synthetic)"
 
 
 def test_defensive_against_missing_sections() -> None:
-    res = fake_result(telemetry={"gpu": None}, system=None, backend=None, config=None)
+    res = fake_result(telemetry={"gpu": None}, system=None, backend=None)
+    res["config"] = {}  # a config without device or dtype
     r = table.row(run_of(res))
     assert r["device"] is None and r["dtype"] is None
     res = fake_result(
@@ -196,13 +213,17 @@ def test_load_errors_name_the_directory(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ReportError, match="empty: no result.json"):
-        table.load_run(empty)
+        load_run(empty)
     bad = write_run(tmp_path, "bad", "{not json")
     with pytest.raises(ReportError, match="bad: result.json is unreadable or not valid JSON"):
-        table.load_run(bad)
+        load_run(bad)
     future = write_run(tmp_path, "future", fake_result(schema_version=99))
-    with pytest.raises(ReportError, match="future: result.json has schema_version 99"):
-        table.load_run(future)
+    with pytest.raises(ReportError, match="future: result.json has schema_version 99") as err:
+        load_run(future)
+    assert "upgrade inferlab" in err.value.fix
+    typo = write_run(tmp_path, "typo", fake_result(flags={"submitable": True}))
+    with pytest.raises(ReportError, match="typo: result.json .* does not match its schema"):
+        load_run(typo)
 
 
 def test_parent_folder_glob_and_partial_errors(tmp_path: Path) -> None:
@@ -210,12 +231,12 @@ def test_parent_folder_glob_and_partial_errors(tmp_path: Path) -> None:
     write_run(root, "a", fake_result())
     write_run(root / "group", "b", fake_result(scenario="Server"))
     write_run(root, "c", "[]")
-    runs, errors = table.load_runs([root, root / "a"])  # a twice: once
+    runs, errors = load_runs([root, root / "a"])  # a twice: once
     assert [r.path.name for r in runs] == ["a", "b"]
     assert len(errors) == 1 and "c: result.json is not a JSON object" in str(errors[0])
-    runs, errors = table.load_runs([str(root / "*")])
+    runs, errors = load_runs([str(root / "*")])
     assert sorted(r.path.name for r in runs) == ["a", "b"] and len(errors) == 1
-    runs, errors = table.load_runs([tmp_path / "nope", str(tmp_path / "x*")])
+    runs, errors = load_runs([tmp_path / "nope", str(tmp_path / "x*")])
     assert (
         runs == [] and "no such directory" in str(errors[0]) and "matches nothing" in str(errors[1])
     )
@@ -230,7 +251,7 @@ def _plots(page: str) -> int:
 
 def test_html_says_what_was_not_recorded(tmp_path: Path) -> None:
     d = write_run(tmp_path, "r", fake_result())
-    page = html.render_html([table.load_run(d)])
+    page = html.render_html([load_run(d)])
     assert html.NO_TRACE in page and html.NO_TRACE_TIME in page
     assert html.NO_TELEMETRY in page and "accuracy not measured" in page
     assert (
@@ -242,7 +263,7 @@ def test_html_says_what_was_not_recorded(tmp_path: Path) -> None:
 
 def test_html_accuracy_bar_with_threshold(tmp_path: Path) -> None:
     d = write_run(tmp_path, "r", accuracy_result(76.01, True))
-    page = html.render_html([table.load_run(d)])
+    page = html.render_html([load_run(d)])
     assert _plots(page) == 1
     assert 'class="marker threshold"' in page and "target 75.695%" in page
     assert 'class="marker reference"' in page and ">PASS</span>" in page
@@ -255,7 +276,7 @@ def test_html_telemetry_plots(tmp_path: Path) -> None:
         f"{t * 0.5},{g},{300 + t + g},{60 + t},{90 + g}%,H100" for t in range(4) for g in (0, 1)
     ]
     (d / "telemetry.csv").write_text("\n".join(rows) + "\n")
-    page = html.render_html([table.load_run(d)])
+    page = html.render_html([load_run(d)])
     assert _plots(page) == 3  # power, temperature, utilisation; the text column is skipped
     assert "power_w (W)" in page and "temp_c (°C)" in page and 'data-name="GPU 1"' in page
     assert html.NO_TELEMETRY not in page and "samples" in page
@@ -320,14 +341,14 @@ def test_trace_without_samples(tmp_path: Path) -> None:
     assert series.read_trace(p, "Server") is None
     d = write_run(tmp_path, "r", fake_result(scenario="Server"))
     (d / "mlperf_log_trace.json").write_text(_trace_lines([]))
-    page = html.render_html([table.load_run(d)])
+    page = html.render_html([load_run(d)])
     assert "holds no sample completions" in page
 
 
 def test_render_is_pure(tmp_path: Path) -> None:
     res = fake_result()
     d = write_run(tmp_path, "r", res)
-    before = copy.deepcopy(res)
-    run = table.load_run(d)
+    run = load_run(d)
+    before = copy.deepcopy(run.result)
     assert html.render_html([run]) == html.render_html([run])
-    assert run.result == before
+    assert run.result == before == as_result(res)

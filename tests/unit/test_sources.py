@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from inferlab.core.errors import ConfigError
+from inferlab.data.sizes import SizeTotal, human_bytes
 from inferlab.data.sources import (
     ACQUISITIONS,
     KINDS,
+    SOURCE_TABLES,
     BenchmarkSources,
-    SizeTotal,
     Source,
     all_benchmarks,
     canonical_benchmark,
     dry_run_lines,
     find_source,
-    human_bytes,
+    resolve_ref,
     sources_for,
 )
 
@@ -208,7 +211,7 @@ def test_gated_llm_checkpoints_are_manual_with_steps() -> None:
 def test_registry_specs_find_their_files_where_the_sources_put_them() -> None:
     from inferlab.core import registry
 
-    for bid in registry.benchmark_ids():
+    for bid in registry.BENCHMARKS:  # the built-in ones (a plugin brings no source table)
         spec = registry.get(bid)
         b = sources_for(bid)
         paths = [s.path for s in b.sources]
@@ -327,9 +330,11 @@ def test_import_is_cheap() -> None:
     code = (
         "import sys\n"
         "from inferlab.data import sources\n"
-        "assert 'inferlab.data.sources_table' not in sys.modules\n"
+        "assert not [m for m in sys.modules if m.startswith('inferlab.benchmarks')]\n"
         "sources.dry_run_lines('llama2-70b')\n"
-        "heavy = sorted(m for m in ('torch', 'mlperf_loadgen') if m in sys.modules)\n"
+        "heavy = sorted(\n"
+        "    m for m in ('torch', 'mlperf_loadgen', 'numpy', 'PIL') if m in sys.modules\n"
+        ")\n"
         "print(','.join(heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -343,7 +348,7 @@ def test_repository_files_match_an_official_checkout() -> None:
     import os
     from pathlib import Path
 
-    from inferlab.data.sources_table import INF_FULL, RAW
+    from inferlab.data.sources_cite import INF_FULL, RAW
 
     root = os.environ.get("INFERLAB_OFFICIAL_INFERENCE")
     if not root:
@@ -361,3 +366,51 @@ def test_repository_files_match_an_official_checkout() -> None:
         )
         checked += 1
     assert checked
+
+
+def test_every_source_table_resolves_in_order_with_unique_ids() -> None:
+    """SOURCE_TABLES: each "module:attr" names a tuple of BenchmarkSources in its benchmark's
+    package; together they list every benchmark once, in all_benchmarks() order."""
+    ids: list[str] = []
+    for ref in SOURCE_TABLES:
+        module = ref.partition(":")[0]
+        assert module.startswith("inferlab.benchmarks.") and module.endswith(".sources"), ref
+        table = resolve_ref(ref)
+        assert isinstance(table, tuple) and table, ref
+        assert all(isinstance(b, BenchmarkSources) for b in table), ref
+        ids += [b.benchmark for b in table]
+    assert len(ids) == len(set(ids))
+    assert ids == all_benchmarks() == IN_SCOPE
+    assert len(SOURCE_TABLES) == len(set(SOURCE_TABLES))
+
+
+def test_declared_hooks_resolve_to_callables() -> None:
+    """Every importer and preprocessed-cache reference a table declares can be resolved."""
+    hooks = [s.importer for s in _all_sources() if s.importer is not None]
+    hooks += [sources_for(b).preprocessed_cache for b in all_benchmarks()]
+    assert any(hooks)
+    for ref in filter(None, hooks):
+        assert callable(resolve_ref(ref)), ref
+    assert sources_for("resnet50").preprocessed_cache_bytes() == 50_000 * 224 * 224 * 3
+    assert sources_for("gptj").preprocessed_cache_bytes() == 0
+    with pytest.raises(ValueError):
+        _source(importer="not a reference")
+    with pytest.raises(ValueError):
+        BenchmarkSources("x", "x", (_source(),), preprocessed_cache="nope")
+    with pytest.raises(ValueError):
+        resolve_ref("inferlab.data.sources")
+
+
+def test_data_package_imports_no_benchmark_package() -> None:
+    """The tables import inferlab.data.sources (the types); data/ names them only as strings."""
+    data = Path(__file__).resolve().parents[2] / "src" / "inferlab" / "data"
+    offenders = []
+    for path in data.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [f"{path.name}: {n}" for n in names if n.startswith("inferlab.benchmarks")]
+    assert offenders == []

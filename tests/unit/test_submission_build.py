@@ -6,9 +6,13 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from inferlab.report.table import Run
-from inferlab.submission.build import Entry, _mismatches, truncate_accuracy_log
+from tests.unit.test_report_rows import as_result, fake_result
+
+from inferlab.results.load import Run
+from inferlab.results.models import RunResult
+from inferlab.submission.build import Entry, truncate_accuracy_log
 from inferlab.submission.layout import safe_name
+from inferlab.submission.selection import _mismatches
 
 
 def test_truncation_keeps_both_ends_and_hashes_the_whole_file(tmp_path: Path) -> None:
@@ -33,7 +37,9 @@ def test_truncation_keeps_both_ends_and_hashes_the_whole_file(tmp_path: Path) ->
 def _run(name: str, **config: Any) -> Run:
     base = {"backend": "torch", "device": "cuda", "dtype": "fp16", "variant": None}
     dataset = {"dataset_id": "imagenet2012-val", "total_count": 50000, "path": "/d"}
-    return Run(Path(name), {"config": {**base, **config}, "dataset": dataset})
+    content = fake_result(dataset=dataset)
+    content["config"] = {**base, **config}
+    return Run(Path(name), as_result(content))
 
 
 def test_runs_of_one_result_must_share_system_and_data() -> None:
@@ -42,7 +48,8 @@ def test_runs_of_one_result_must_share_system_and_data() -> None:
     assert _mismatches(entry) == [
         "the accuracy run differs from the performance run in config: dtype 'fp16' vs 'fp32'"
     ]
-    entry.audits["TEST04"] = Run(Path("t04"), {"config": _run("x").result["config"]})
+    no_dataset = as_result({**fake_result(), "config": _run("x").result.config, "dataset": None})
+    entry.audits["TEST04"] = Run(Path("t04"), no_dataset)
     (msg,) = _mismatches(entry)[1:]
     assert msg.startswith("the TEST04 run differs from the performance run in dataset:")
 
@@ -67,15 +74,16 @@ def test_flags_name_what_the_round_lacks() -> None:
 
 
 def test_measurements_name_the_8bit_scheme_and_the_dtypes_it_mixes() -> None:
-    from inferlab.submission.build import _weights
+    from inferlab.submission.tree_files import _weights
 
-    def result(dtype: str, quantization: dict[str, Any] | None) -> dict[str, Any]:
-        return {
-            "config": {"dtype": dtype, "fold_bn": True},
-            "model": {"random_weights": False},
-            "backend": {"fold_bn": True, "quantization": quantization},
-            "benchmark": {"variant": {"checkpoint_name": "resnet50-19c8e357.pth"}},
-        }
+    def result(dtype: str, quantization: dict[str, Any] | None) -> RunResult:
+        content = fake_result(
+            model={"random_weights": False},
+            backend={"fold_bn": True, "quantization": quantization},
+            benchmark={"variant": {"checkpoint_name": "resnet50-19c8e357.pth"}},
+        )
+        content["config"] = {"dtype": dtype, "fold_bn": True}
+        return as_result(content)
 
     gemm = {"format": "fp8", "layers_8bit": 36, "other_layers_dtype": "bfloat16"}
     start, dtype, changes = _weights(result("fp8", gemm))

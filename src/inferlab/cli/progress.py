@@ -43,17 +43,18 @@ class RunProgress:
             self._live.__exit__(None, None, None)
             self._live = None
 
-    def on_message(self, msg: dict[str, Any]) -> None:
-        event = msg.get("event")
+    def on_message(self, msg: Any) -> None:
+        """A supervisor message (results.models: Phase, Heartbeat; others are ignored)."""
+        event = msg.event
         now = time.monotonic()
         if event == "phase":
-            self._phase = str(msg.get("phase"))
+            self._phase = str(msg.phase)
             self._points.clear()
         elif event == "heartbeat":
-            done = int(msg.get("completed") or 0)
+            done = msg.completed
             self._points.append((now, done))
-            if done == 0 and msg.get("resident"):
-                self._line = f"preprocessing/loading: {msg['resident']:,} samples resident"
+            if done == 0 and msg.resident:
+                self._line = f"preprocessing/loading: {msg.resident:,} samples resident"
             else:
                 rate = ""
                 if len(self._points) >= 2:

@@ -130,7 +130,7 @@ def build_cmd(
     """Turn stored runs into a submission tree in the round's layout, then check it.
 
     Exit codes: 0 tree built and no finding is an error; 1 built, with errors; 2 bad input."""
-    from inferlab.report.table import load_runs
+    from inferlab.results.load import load_runs
     from inferlab.submission.build import BuildOptions, build
 
     loaded, errors = load_runs(runs)

@@ -10,7 +10,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from inferlab.backends.base import CONFIG_ERROR
+from inferlab.backends.registry import BACKENDS, section_class
 from inferlab.config.run_config import RunConfig
+from inferlab.config.sections import SECTION, flat_keys, nest_flat_keys
 from inferlab.core.errors import ConfigError
 
 ENV_DATA_DIR = "INFERLAB_DATA_DIR"
@@ -93,11 +96,13 @@ def build_config(
         data["data_dir"] = env[ENV_DATA_DIR]
     if env.get(ENV_CACHE_DIR):
         data["cache_dir"] = env[ENV_CACHE_DIR]
+    # each layer's flat legacy keys (torch_mode, fold_bn, ...) go into its backend_options
+    # first, so that a later layer overrides an earlier one whichever way each spells a key
     if yaml_path is not None:
-        data = _merge(data, load_yaml(yaml_path))
+        data = _merge(data, nest_flat_keys(load_yaml(yaml_path)))
     if flags:
-        data = _merge(data, {k: v for k, v in flags.items() if v is not None})
-    data = _merge(data, parse_set(sets))
+        data = _merge(data, nest_flat_keys({k: v for k, v in flags.items() if v is not None}))
+    data = _merge(data, nest_flat_keys(parse_set(sets)))
     return validate(data)
 
 
@@ -106,14 +111,30 @@ def validate(data: Mapping[str, Any]) -> RunConfig:
         return RunConfig.model_validate(dict(data))
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "config"
+        parts = [str(p) for p in err["loc"]]
+        if parts[:1] == [SECTION] and len(parts) > 1 and parts[1] in BACKENDS:
+            tag = parts.pop(1)  # the union member: the backend's name
+        else:
+            tag = None
+        loc = ".".join(parts) or "config"
         msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == CONFIG_ERROR:
+            ctx = err.get("ctx") or {}
+            raise ConfigError(str(ctx.get("message", msg)), str(ctx.get("fix", ""))) from None
         if err["type"] == "extra_forbidden":
-            fields = ", ".join(sorted(RunConfig.model_fields))
+            if tag is not None:
+                keys = ", ".join(_section_keys(tag)) or "none"
+                fix = f"the {tag} backend's settings ({SECTION}) are: {keys}"
+                raise ConfigError(f"unknown config key {loc!r}", fix) from exc
+            fields = ", ".join(sorted([*RunConfig.model_fields, *flat_keys()]))
             raise ConfigError(f"unknown config key {loc!r}", f"use one of: {fields}") from exc
         if err["type"] == "literal_error":
             raise ConfigError(f"invalid {loc}: {err.get('input')!r}", msg) from exc
         raise ConfigError(f"invalid {loc}: {msg}", f"fix {loc}") from exc
+
+
+def _section_keys(backend: str) -> list[str]:
+    return sorted(k for k in section_class(backend).model_fields if k != "name")
 
 
 def default_cache_dir(cfg: RunConfig) -> Path:

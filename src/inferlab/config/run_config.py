@@ -1,17 +1,36 @@
-"""The one validated, frozen RunConfig every run is built from."""
+"""The one validated, frozen RunConfig every run is built from.
+
+Fields marked with :class:`~inferlab.core.option.CliOption` are ``inferlab run``'s options
+(``cli.options`` derives them: name, choices of a ``Literal``, default); every field can be set
+in YAML and with ``--set``. The backend's own settings live in ``backend_options``, the config
+section the backend table gives for ``backend`` (:mod:`inferlab.backends.registry`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from inferlab.backends.base import BackendSection, config_error
+from inferlab.backends.registry import BACKENDS, DEFAULT_BACKEND, section_class, section_classes
+from inferlab.config.sections import place_backend_keys
+from inferlab.core.option import CliOption
+from inferlab.core.registry import DEFAULT_BENCHMARK
+
 Dtype = Literal["fp32", "tf32", "fp16", "bf16", "int8", "fp8"]
-TorchMode = Literal["eager", "compile", "max-autotune", "cudagraph"]
-BackendName = Literal["torch", "onnxruntime", "null"]
 ScenarioName = Literal["SingleStream", "MultiStream", "Offline", "Server"]
 ModeName = Literal["performance", "accuracy"]
+
+if TYPE_CHECKING:
+    BackendOptions = BackendSection
+else:  # one member per line of the backend table, told apart by its ``name``
+    from typing import Union
+
+    BackendOptions = Annotated[
+        Union[tuple(section_classes())],  # noqa: UP007 (a union built from the table)
+        Field(discriminator="name"),
+    ]
 
 # LoadGen keys a user may set with --set loadgen.<key>=v or in user.conf (rules file §1.1).
 LOADGEN_KEYS = frozenset(
@@ -49,34 +68,69 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    benchmark: str = "resnet50"
-    scenario: ScenarioName = "Offline"
-    mode: ModeName = "performance"
-    dtype: Dtype = "fp32"
-    device: str = "cpu"
-    backend: BackendName = "torch"
-    variant: str | None = None
-    count: int | None = Field(default=None, ge=1, description="QSL size (a subset when set)")
-    data_dir: Path | None = None
-    dataset_path: Path | None = None
-    model_path: Path | None = None
-    out: Path = Path("runs")
+    benchmark: str = DEFAULT_BENCHMARK
+    scenario: Annotated[ScenarioName, CliOption("LoadGen scenario.")] = "Offline"
+    mode: Annotated[ModeName, CliOption("Performance or accuracy mode.")] = "performance"
+    dtype: Annotated[
+        Dtype,
+        CliOption("Precision (int8/fp8: 8-bit weights and activations, calibrated)."),
+    ] = "fp32"
+    device: Annotated[
+        str,
+        CliOption(
+            "cpu, cuda, cuda:N, cuda:0,1,... or cuda:all (one replica per GPU; cpu:0,1: CPU "
+            "replicas).",
+            metavar="DEV",
+        ),
+    ] = "cpu"
+    backend: Annotated[
+        str, CliOption("Backend (its own settings: backend_options).", choices=tuple(BACKENDS))
+    ] = DEFAULT_BACKEND
+    backend_options: BackendOptions = Field(
+        default_factory=lambda: section_class(DEFAULT_BACKEND).model_validate({}),
+        description="the backend's own settings (its config section; see the backend table)",
+    )
+    variant: Annotated[
+        str | None, CliOption("Model variant (see `inferlab ls`).", metavar="NAME")
+    ] = None
+    count: Annotated[int | None, CliOption("QSL size: use the first N samples.", metavar="N")] = (
+        Field(default=None, ge=1, description="QSL size (a subset when set)")
+    )
+    data_dir: Annotated[
+        Path | None,
+        CliOption("Data root holding <dataset-id>/ (env INFERLAB_DATA_DIR).", metavar="ROOT"),
+    ] = None
+    dataset_path: Annotated[Path | None, CliOption("One dataset directory.", metavar="DIR")] = None
+    model_path: Annotated[Path | None, CliOption("Model checkpoint file.", metavar="FILE")] = None
+    out: Annotated[Path, CliOption("Where run directories go.", metavar="DIR")] = Path("runs")
     cache_dir: Path | None = None
-    quick: bool = False
-    user_conf: Path | None = None
-    audit_config: Path | None = None
-    audit: str | None = Field(
+    quick: Annotated[bool, CliOption("Short, non-submittable run.")] = False
+    user_conf: Annotated[Path | None, CliOption("Your LoadGen user.conf.", metavar="FILE")] = None
+    audit_config: Annotated[
+        Path | None, CliOption("A compliance audit.config to apply.", metavar="FILE")
+    ] = None
+    audit: Annotated[
+        str | None,
+        CliOption(
+            "Run a compliance test: TEST01 or TEST04 (performance mode; its audit.config goes "
+            "into the run directory; docs/submission.md).",
+            metavar="TEST",
+        ),
+    ] = Field(
         default=None,
         pattern=r"^TEST0[1-9]$",
         description="compliance test to run (TEST01, TEST04): its audit.config goes into the "
         "run directory, where LoadGen reads it",
     )
     loadgen: dict[str, float] = Field(default_factory=dict)
-    batch_size: int | None = Field(
+    batch_size: Annotated[
+        int | None,
+        CliOption("Largest batch.", metavar="N", default_text="per benchmark, scenario and device"),
+    ] = Field(
         default=None,
         ge=1,
         description="the largest batch (None: the benchmark's default for the scenario and "
-        "device, e.g. resnet50 Offline 256 on CUDA, 32 on the CPU)",
+        "device, e.g. 256 for an image model's Offline on CUDA, 32 on the CPU)",
     )
     max_inflight_batches: int | None = Field(
         default=None, ge=1, description="batches cut and not yet completed (None: threads + 1)"
@@ -88,51 +142,37 @@ class RunConfig(BaseModel):
         description="batch threads per replica (None: 2 on CUDA, so one prepares/finishes a "
         "batch while another runs; 1 elsewhere)",
     )
-    threads: int | None = Field(default=None, ge=1)
+    threads: Annotated[int | None, CliOption("CPU threads for the backend.", metavar="N")] = Field(
+        default=None, ge=1
+    )
     decoder: Literal["pillow", "cv2"] = "pillow"
-    calibrate: bool = True
+    calibrate: Annotated[
+        bool, CliOption("Skip the calibration before the test.", flag="--no-calibrate")
+    ] = True
     server_qps_fraction: float = Field(default=0.5, gt=0, le=1.0)
     synthetic_count: int | None = Field(default=None, ge=1)
     seed: int = 0
-    trace: bool = False
+    trace: Annotated[bool, CliOption("Keep LoadGen's trace log.")] = False
     watchdog_s: float = Field(default=120.0, gt=0)
-    null_service_time_ms: float = Field(default=0.0, ge=0, description="null backend: per batch")
     round: str | None = None
-    quiet: bool = False
-    # Variable-length inputs (BERT): how batches are formed and padded.
-    padding: Literal["batch", "max"] = Field(
+    quiet: Annotated[bool, CliOption("Only the summary.", short="-q")] = False
+    # Variable-length inputs (text models): how batches are formed and padded.
+    padding: Annotated[
+        Literal["batch", "max"],
+        CliOption("Variable-length inputs: pad to the batch's longest (batch) or to the max."),
+    ] = Field(
         default="batch",
         description="pad each batch to its longest sequence (batch) or to the maximum (max)",
     )
     length_sort: bool = Field(
         default=True, description="sort the samples of each issued query longest first"
     )
-    max_batch_tokens: int | None = Field(
-        default=None, ge=1, description="token budget per batch (count x longest), None: off"
-    )
+    max_batch_tokens: Annotated[
+        int | None,
+        CliOption("Token budget per batch (count x longest).", metavar="N", default_text="off"),
+    ] = Field(default=None, ge=1, description="token budget per batch (count x longest), None: off")
     pad_multiple: int = Field(
         default=8, ge=1, le=384, description="round the batch length up to a multiple of this"
-    )
-    compile: bool = Field(default=False, description="torch.compile the model")
-    torch_mode: TorchMode | None = Field(
-        default=None,
-        description="torch backend: eager, compile, max-autotune or cudagraph "
-        "(None: eager, or compile with compile=true)",
-    )
-    fold_bn: bool | None = Field(
-        default=None, description="fold batch-norm into the convolutions (None: on CUDA)"
-    )
-    channels_last: bool | None = Field(
-        default=None, description="NHWC memory format for image models (None: on CUDA)"
-    )
-    sample_store: Literal["auto", "host", "device"] = Field(
-        default="auto",
-        description="where samples live: device memory (uint8, normalised on the device), the "
-        "host, or auto (device for the torch backend on CUDA when the dataset allows it)",
-    )
-    compile_cache_dir: Path | None = Field(
-        default=None,
-        description="torch.compile's on-disk caches (None: <cache_dir>/torch-compile)",
     )
     server_max_wait_ms: float | None = Field(
         default=None,
@@ -145,6 +185,40 @@ class RunConfig(BaseModel):
         "GIL, drained in bulk by a Python thread (on: fail if it cannot be built; auto: use it "
         "when it can, else the Python callback; off: the Python callback)",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _backend_section(cls, data: Any) -> Any:
+        """Flat keys of earlier versions (torch_mode, fold_bn, null_service_time_ms, ...) into
+        the backend's section; a key of another backend's section is an error."""
+        return place_backend_keys(data) if isinstance(data, dict) else data
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _known_backend(cls, v: Any) -> Any:
+        if v is None:  # YAML and --set read an unquoted null as nothing
+            raise config_error("invalid backend: none given", 'quote the null backend: "null"')
+        if isinstance(v, str) and v not in BACKENDS:
+            raise config_error(f"invalid backend: {v!r}", f"use one of {', '.join(BACKENDS)}")
+        return v
+
+    @field_validator("scenario", mode="before")
+    @classmethod
+    def _scenario(cls, v: Any) -> Any:
+        if not isinstance(v, str):
+            return v
+        from inferlab.core.errors import ConfigError
+        from inferlab.core.spec import Scenario
+
+        try:
+            return Scenario.parse(v).value
+        except ConfigError as exc:
+            raise config_error(exc.message, exc.fix or "") from None
+
+    @field_validator("audit", mode="before")
+    @classmethod
+    def _audit(cls, v: Any) -> Any:
+        return v.strip().upper() if isinstance(v, str) else v
 
     @field_validator("device")
     @classmethod
@@ -169,17 +243,14 @@ class RunConfig(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _one_compile_setting(self) -> RunConfig:
-        if self.compile and self.torch_mode not in (None, "compile", "max-autotune"):
-            raise ValueError(
-                f"compile=true contradicts torch_mode={self.torch_mode}: drop --compile or "
-                "choose --torch-mode compile / max-autotune"
+    def _section_matches_backend(self) -> RunConfig:
+        if self.backend_options.name != self.backend:
+            raise config_error(
+                f"backend_options are the {self.backend_options.name} backend's, and this run "
+                f"uses --backend {self.backend}",
+                f"drop backend_options, or use --backend {self.backend_options.name}",
             )
         return self
-
-    @property
-    def resolved_torch_mode(self) -> str:
-        return self.torch_mode or ("compile" if self.compile else "eager")
 
     @property
     def resolved_loop_threads(self) -> int:

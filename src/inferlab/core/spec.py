@@ -80,6 +80,10 @@ class Variant:
     expected_accuracy: float | None = None  # what this checkpoint scores in fp32 (for context)
     backends: tuple[str, ...] = ("torch", "null")
 
+    def supports(self, backend_name: str) -> bool:
+        """Whether this format runs on the named backend (its entry in ``backends``)."""
+        return backend_name in self.backends
+
 
 @dataclass(frozen=True)
 class QuickSettings:
@@ -91,12 +95,12 @@ class QuickSettings:
 
 @dataclass(frozen=True)
 class BenchmarkSpec:
-    id: str  # inferlab id, as MLPerf's docs spell it ("resnet50", "bert-99")
-    loadgen_name: str  # LoadGen config model key ("resnet50", "bert")
-    checker_name: str  # submission checker name ("resnet", "bert-99")
+    id: str  # inferlab id, as MLPerf's docs spell it (e.g. "gptj-99")
+    loadgen_name: str  # LoadGen config model key (e.g. "gptj")
+    checker_name: str  # submission checker name (e.g. "gptj-99")
     description: str
     task: str  # "module:attr" of the object implementing the benchmark's hooks (torch-free)
-    dataset_id: str  # directory name under the data root, e.g. "imagenet2012-val"
+    dataset_id: str  # directory name under the data root, e.g. "cnn-dailymail"
     dataset_size: int  # full dataset size (accuracy run must cover it)
     performance_sample_count: int
     scenarios: tuple[Scenario, ...]
@@ -112,7 +116,7 @@ class BenchmarkSpec:
     quick: dict[Scenario, QuickSettings] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
     # The variant a run uses when it names none and finds neither dataset nor checkpoint
-    # (e.g. a small random BERT on synthetic data); None: the default variant as usual.
+    # (e.g. a small random network on synthetic data); None: the default variant as usual.
     synthetic_variant: str | None = None
     # Scenarios that run as measurements but cannot be submitted, with the reason.
     unsubmittable: dict[Scenario, str] = field(default_factory=dict)
@@ -120,7 +124,7 @@ class BenchmarkSpec:
     def variant(self, name: str | None = None, backend: str | None = None) -> Variant:
         if name is None:
             for v in self.variants:
-                if backend is None or backend in v.backends:
+                if backend is None or v.supports(backend):
                     return v
             from inferlab.core.errors import UnsupportedError
 
@@ -145,18 +149,38 @@ class BenchmarkSpec:
         return self.targets[sorted(self.targets)[-1]]
 
 
+@dataclass(frozen=True)
+class BatchRule:
+    """How a backend picks the largest batch when ``--batch-size`` is not given (each backend's
+    config section declares one: ``inferlab.backends``)."""
+
+    # Take the benchmark's per-scenario CUDA defaults (``BenchmarkSpec.gpu_batch``) on CUDA.
+    gpu_defaults: bool = False
+    # One size whatever the benchmark (a backend that runs no model), and its source's wording.
+    fixed: int | None = None
+    fixed_source: str = ""
+
+
 def resolve_batch_size(
-    spec: BenchmarkSpec, scenario: Scenario, *, requested: int | None, backend: str, device: str
+    spec: BenchmarkSpec,
+    scenario: Scenario,
+    *,
+    requested: int | None,
+    device: str,
+    rule: BatchRule = BatchRule(),
 ) -> tuple[int, str]:
     """The largest batch a run cuts, and where the number comes from (for result.json).
 
-    An explicit --batch-size wins. Otherwise the torch backend on CUDA takes the benchmark's
-    per-scenario GPU default (large for Offline, where throughput is all; smaller for Server,
-    where a batch's compute time counts against the latency bound; the query size for
-    SingleStream and MultiStream, so no CUDA graph is captured for batches that never form);
-    everything else takes ``default_batch``. (The null backend's default is the runner's.)"""
+    An explicit --batch-size wins. Otherwise a backend whose rule has a fixed size takes it; a
+    backend whose rule takes the GPU defaults, on CUDA, takes the benchmark's per-scenario GPU
+    default (large for Offline, where throughput is all; smaller for Server, where a batch's
+    compute time counts against the latency bound; the query size for SingleStream and
+    MultiStream, so no CUDA graph is captured for batches that never form); everything else
+    takes ``default_batch``."""
     if requested is not None:
         return requested, "--batch-size"
-    if backend == "torch" and device.startswith("cuda") and scenario in spec.gpu_batch:
+    if rule.fixed is not None:
+        return rule.fixed, rule.fixed_source
+    if rule.gpu_defaults and device.startswith("cuda") and scenario in spec.gpu_batch:
         return spec.gpu_batch[scenario], f"{spec.id}'s default for {scenario.value} on CUDA"
     return spec.default_batch, f"{spec.id}'s default"

@@ -1,4 +1,5 @@
-"""Resumable, verified downloads: http, https, file:// and local paths (R2 listings: ``r2.py``).
+"""Resumable, verified downloads: http, https, file:// and local paths (R2 listings: ``r2.py``;
+opening the source at an offset: ``transport.py``; checksums: ``hashing.py``).
 
 :func:`download` writes ``<dest>.part`` and moves it to ``dest`` (``os.replace``, file and
 directory fsynced) only after the size and the given checksum(s) match, so ``dest`` is either
@@ -25,28 +26,31 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import http.client
 import logging
 import os
-import re
 import shutil
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-from inferlab.core.errors import ConfigError, DataError, UnsupportedError
+from inferlab.core.errors import DataError
+from inferlab.data.hashing import Hashers, hash_file, normalize_hex, sha256_file
 from inferlab.data.progress import ProgressSink, progress_sink
+from inferlab.data.transport import (
+    BadRange,
+    Body,
+    RangeNotSatisfiable,
+    Transient,
+    local_path,
+    open_http,
+    open_local,
+)
 
 log = logging.getLogger(__name__)
 
-_TRANSIENT_HTTP = {408, 425, 429, 500, 502, 503, 504}
 _MAX_BACKOFF_S = 30.0
 
 
@@ -60,53 +64,6 @@ class DownloadResult:
     skipped: bool  # dest already verified; no request was made
     seconds: float
     url: str
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    return _hash_file(path, ("sha256",), chunk)["sha256"]
-
-
-def md5_file(path: Path, chunk: int = 1 << 20) -> str:
-    return _hash_file(path, ("md5",), chunk)["md5"]
-
-
-def _hash_file(path: Path, algos: tuple[str, ...], chunk: int) -> dict[str, str]:
-    h = _Hashers(algos)
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigests()
-
-
-class _Hashers:
-    """Several hashlib objects fed together; ``n`` counts the bytes fed."""
-
-    def __init__(self, algos: tuple[str, ...]) -> None:
-        self.algos = algos
-        self.reset()
-
-    def reset(self) -> None:
-        self._h = {a: hashlib.new(a) for a in self.algos}
-        self.n = 0
-
-    def update(self, data: bytes | memoryview) -> None:
-        for h in self._h.values():
-            h.update(data)
-        self.n += len(data)
-
-    def hexdigests(self) -> dict[str, str]:
-        return {a: h.hexdigest() for a, h in self._h.items()}
-
-
-def _normalize_hex(value: str | None, length: int, name: str) -> str | None:
-    if value is None:
-        return None
-    v = value.strip().lower()
-    if not re.fullmatch(f"[0-9a-f]{{{length}}}", v):
-        raise ConfigError(
-            f"{name} {value!r} is not {length} hex digits", fix=f"pass a valid {name}"
-        )
-    return v
 
 
 def _write_all(fd: int, data: memoryview) -> None:
@@ -133,52 +90,12 @@ def _mib(n: int | None) -> str:
     return "unknown" if n is None else f"{n} bytes ({n / 2**20:.1f} MiB)"
 
 
-class _Transient(Exception):
-    """A failure worth retrying; the .part is kept."""
-
-
-class _Body(Protocol):
-    def read(self, n: int, /) -> bytes: ...
-
-    def close(self) -> None: ...
-
-
-@dataclass
-class _Stream:
-    body: _Body
-    start: int  # offset of the first byte the stream yields
-    total: int | None  # size of the whole resource, when known
-
-
-class _RangeNotSatisfiable(Exception):
-    def __init__(self, total: int | None) -> None:
-        super().__init__(total)
-        self.total = total
-
-
-def _local_path(url: str) -> Path | None:
-    """The local path of a file:// URL or a plain path; None for http(s); error otherwise."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme in ("http", "https"):
-        return None
-    if parts.scheme == "file":
-        if parts.netloc not in ("", "localhost"):
-            raise UnsupportedError(f"file URL with a host: {url}", fix="use file:///absolute/path")
-        return Path(urllib.request.url2pathname(parts.path))
-    if parts.scheme == "" or len(parts.scheme) == 1:  # a path (or a Windows drive letter)
-        return Path(url)
-    raise UnsupportedError(
-        f"cannot download {url!r}: scheme {parts.scheme!r}",
-        fix="use an http(s):// or file:// URL, or a local path",
-    )
-
-
 class _Part:
     """The ``.part`` file, opened for appending and locked for one download call."""
 
     def __init__(self, path: Path, algos: tuple[str, ...], chunk: int) -> None:
         self.path = path
-        self.hashers = _Hashers(algos)
+        self.hashers = Hashers(algos)
         self.chunk = chunk
         self.fd = -1
 
@@ -233,57 +150,6 @@ def _check_space(directory: Path, needed: int, total: int | None, what: str) -> 
         )
 
 
-def _open_http(url: str, offset: int, headers: Mapping[str, str], timeout: float) -> _Stream:
-    req_headers = {"Accept-Encoding": "identity", "User-Agent": "inferlab", **headers}
-    if offset:
-        req_headers["Range"] = f"bytes={offset}-"
-    req = urllib.request.Request(url, headers=req_headers)
-    try:
-        resp: http.client.HTTPResponse = urllib.request.urlopen(req, timeout=timeout)
-    except urllib.error.HTTPError as e:
-        e.close()
-        if e.code == 416 and offset:
-            m = re.fullmatch(r"bytes \*/(\d+)", (e.headers.get("Content-Range") or "").strip())
-            raise _RangeNotSatisfiable(int(m.group(1)) if m else None) from None
-        if e.code in _TRANSIENT_HTTP:
-            raise _Transient(f"HTTP {e.code} {e.reason}") from None
-        fix = "check the URL (the file may have moved)"
-        if e.code in (401, 403):
-            fix = "the source needs authentication or has moved; check access to the URL"
-        raise DataError(f"HTTP {e.code} {e.reason} for {url}", fix=fix) from None
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
-        raise _Transient(f"cannot reach {url}: {getattr(e, 'reason', e)}") from None
-    length = resp.headers.get("Content-Length")
-    if resp.status == 206:
-        content_range = (resp.headers.get("Content-Range") or "").strip()
-        m = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", content_range)
-        if m is None or int(m.group(1)) != offset:
-            resp.close()
-            raise _BadRange(content_range)
-        return _Stream(resp, offset, None if m.group(3) == "*" else int(m.group(3)))
-    if resp.status == 200:
-        return _Stream(resp, 0, int(length) if length and length.isdigit() else None)
-    resp.close()
-    raise DataError(f"unexpected HTTP {resp.status} for {url}", fix="check the URL")
-
-
-class _BadRange(Exception):
-    """A 206 whose Content-Range does not start where asked: restart from zero."""
-
-
-def _open_local(path: Path, offset: int) -> _Stream:
-    try:
-        fh = open(path, "rb")
-    except FileNotFoundError:
-        raise DataError(f"{path} does not exist", fix="check the path") from None
-    except OSError as e:
-        raise DataError(f"cannot read {path}: {e}", fix="check the path and its permissions") from e
-    total = os.fstat(fh.fileno()).st_size
-    start = offset if offset <= total else 0
-    fh.seek(start)
-    return _Stream(fh, start, total)
-
-
 class _Downloader:
     def __init__(
         self,
@@ -299,14 +165,14 @@ class _Downloader:
         headers: Mapping[str, str],
     ) -> None:
         self.url, self.dest = url, dest
-        self.local = _local_path(url)
+        self.local = local_path(url)
         self.sha256, self.md5, self.size = expect_sha256, expect_md5, size
         self.sink, self.timeout, self.chunk, self.headers = sink, timeout, chunk, headers
         self.resumed = False
 
     def attempt(self, part: _Part) -> None:
         """One transfer into ``part``; returns when the source is exhausted (or the .part is
-        already complete). Raises _Transient for retryable failures."""
+        already complete). Raises Transient for retryable failures."""
         offset = part.size()
         if self.size is not None and offset > self.size:
             log.info("%s is larger than expected; restarting from zero", part.path)
@@ -317,21 +183,21 @@ class _Downloader:
             return  # complete; the checksum decides
         try:
             if self.local is None:
-                stream = _open_http(self.url, offset, self.headers, self.timeout)
+                stream = open_http(self.url, offset, self.headers, self.timeout)
             else:
-                stream = _open_local(self.local, offset)
-        except _RangeNotSatisfiable as e:
+                stream = open_local(self.local, offset)
+        except RangeNotSatisfiable as e:
             if e.total == offset or (e.total is None and self.size in (None, offset)):
                 log.info("server says %s is already complete (HTTP 416)", part.path)
                 self.resumed = True
                 return
             log.info("HTTP 416 for a %d-byte partial file; restarting from zero", offset)
             part.restart()
-            raise _Transient("range not satisfiable; restarted") from None
-        except _BadRange as e:
+            raise Transient("range not satisfiable; restarted") from None
+        except BadRange as e:
             log.warning("server answered Range %d- with Content-Range %s; restarting", offset, e)
             part.restart()
-            raise _Transient("mismatched Content-Range; restarted") from None
+            raise Transient("mismatched Content-Range; restarted") from None
         try:
             if stream.start != offset:
                 log.info("server ignored the Range request; restarting %s from zero", part.path)
@@ -351,9 +217,9 @@ class _Downloader:
             stream.body.close()
         have = part.size()
         if total is not None and have < total:
-            raise _Transient(f"transfer cut short: {have} of {total} bytes")
+            raise Transient(f"transfer cut short: {have} of {total} bytes")
 
-    def _copy(self, body: _Body, part: _Part, total: int | None) -> None:
+    def _copy(self, body: Body, part: _Part, total: int | None) -> None:
         done = part.size()
         self.sink.start(self.dest.name, total, done)
         while True:
@@ -362,7 +228,7 @@ class _Downloader:
             except (OSError, http.client.HTTPException) as e:
                 if self.local is not None:
                     raise DataError(f"cannot read {self.local}: {e}", fix="check the file") from e
-                raise _Transient(f"connection lost after {done} bytes: {e}") from None
+                raise Transient(f"connection lost after {done} bytes: {e}") from None
             if not block:
                 return
             try:
@@ -404,8 +270,8 @@ def download(
     t0 = time.monotonic()
     url = os.fspath(url)
     dest = Path(dest)
-    expect_sha = _normalize_hex(sha256, 64, "sha256")
-    expect_md5 = _normalize_hex(md5, 32, "md5")
+    expect_sha = normalize_hex(sha256, 64, "sha256")
+    expect_md5 = normalize_hex(md5, 32, "md5")
     algos = ("sha256", "md5") if expect_md5 else ("sha256",)
     dl = _Downloader(
         url,
@@ -476,7 +342,7 @@ def _transfer(
         try:
             dl.attempt(part)
             return
-        except _Transient as e:
+        except Transient as e:
             failures = 0 if part.size() > before else failures + 1
             if failures > retries:
                 raise DataError(
@@ -505,10 +371,10 @@ def _verify_existing(dl: _Downloader, dest: Path, chunk: int, t0: float) -> Down
     nbytes = dest.stat().st_size
     algos = tuple(a for a, v in (("sha256", dl.sha256), ("md5", dl.md5)) if v)
     if dl.size is not None and nbytes != dl.size:
-        digests = _hash_file(dest, ("sha256",), chunk)
+        digests = hash_file(dest, ("sha256",), chunk)
         problem: str | None = f"size {nbytes} bytes, expected {dl.size}"
     else:
-        digests = _hash_file(dest, algos, chunk) if algos else {}
+        digests = hash_file(dest, algos, chunk) if algos else {}
         problem = _mismatch(dl, nbytes, digests)
     if problem is None:
         log.info("%s already present and verified; skipping", dest)

@@ -3,10 +3,10 @@
 One JSON file per data root, ``<root>/.inferlab/manifest.json``::
 
     {"schema_version": 1,
-     "entries": {"imagenet2012-val": {"id": ..., "kind": "dir", "path": "imagenet2012-val",
-                                      "size": ..., "file_count": 50001, "sha256": ...,
-                                      "verified_at": ..., "source": ..., "verification": ...,
-                                      "mtime": ...}, ...}}
+     "entries": {"my-dataset-val": {"id": ..., "kind": "dir", "path": "my-dataset-val",
+                                    "size": ..., "file_count": 50001, "sha256": ...,
+                                    "verified_at": ..., "source": ..., "verification": ...,
+                                    "mtime": ...}, ...}}
 
 ``path`` is relative to the root (so the root can move). For a file, ``size``/``mtime`` are the
 file's and ``sha256`` (or ``md5``) its digest; for a folder, ``size`` is the total of its regular
@@ -36,7 +36,7 @@ from typing import Any, Literal
 from inferlab.core.clock import now_iso
 from inferlab.core.errors import DataError
 from inferlab.core.files import atomic_write_json
-from inferlab.data.fetch import md5_file, sha256_file
+from inferlab.data.hashing import md5_file, sha256_file
 
 SCHEMA_VERSION = 1
 MANIFEST_DIR = ".inferlab"

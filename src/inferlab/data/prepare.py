@@ -8,8 +8,10 @@ For each source of the benchmark (``inferlab.data.sources``, filtered by --model
   safely (``data.extract``) into ``<root>/<dest>``;
 * ``r2-manifest``: every file of the MLCommons R2 listing, md5-verified;
 * ``manual`` / ``generated``: the precise steps are printed; a file the user already put in
-  place is verified (checksum when published, else size) and recorded; ImageNet's validation
-  set is imported from ``--from PATH`` (``data.imagenet``);
+  place is verified (checksum when published, else size) and recorded;
+* ``--from PATH``: a source that declares an importer (``Source.importer``, "module:attr" of an
+  :class:`Importer` in the benchmark's package) imports the user's copy from PATH; ``--from``
+  on a dataset that declares none is refused;
 
 and records what it verified in ``<root>/.inferlab/manifest.json``. Nothing is marked verified
 that was not checked; a published checksum that does not match stops with the file kept aside.
@@ -19,14 +21,15 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from inferlab.core.errors import DataError, InferlabError
 from inferlab.data.manifest import Manifest, describe
-from inferlab.data.sources import BenchmarkSources, Source, human_bytes
+from inferlab.data.sizes import human_bytes
+from inferlab.data.sources import BenchmarkSources, Source, resolve_ref
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,26 @@ DONE, FETCHED, IMPORTED, MANUAL, SKIPPED, FAILED = (
 )
 _HASH_LIMIT = 64 << 30  # folders larger than this are recorded by size + count, not hashed
 _EXTRACT_LIMIT = 4 << 40
+
+
+Record = Callable[[str, str], None]
+"""Records the source in the manifest: ``record(origin, verification)``."""
+
+
+class Importer(Protocol):
+    """What ``Source.importer`` names: imports a user's copy of ``source`` from ``from_path``
+    into ``root`` (at ``source.path``), checks it, calls ``record`` once it is complete, and
+    returns the line ``prepare`` reports. ``options`` holds the importer options given
+    (``devkit``). Raises an :class:`InferlabError` (with its fix) for a copy it cannot use."""
+
+    def __call__(
+        self,
+        source: Source,
+        root: Path,
+        from_path: Path,
+        record: Record,
+        options: Mapping[str, Path],
+    ) -> str: ...
 
 
 @dataclass
@@ -102,7 +125,7 @@ def _record(manifest: Manifest, root: Path, source: Source, origin: str, verific
 
 def _verify_in_place(path: Path, source: Source) -> str | None:
     """A file the user put in place: None when it checks out, else why not."""
-    from inferlab.data.fetch import md5_file, sha256_file
+    from inferlab.data.hashing import md5_file, sha256_file
 
     if source.size_bytes is not None and not source.size_approximate:
         size = path.stat().st_size
@@ -151,7 +174,10 @@ def prepare_sources(
     progress: bool = True,
     echo: Callable[[str], None] = log.info,
 ) -> PrepareResult:
-    """Prepare ``sources`` (of benchmark ``bs``) under ``root``; see the module docstring."""
+    """Prepare ``sources`` (of benchmark ``bs``) under ``root``; see the module docstring.
+    ``devkit`` is an importer option, passed to the importer of a source that ``--from``
+    imports."""
+    options = {"devkit": devkit} if devkit is not None else {}
     root.mkdir(parents=True, exist_ok=True)
     manifest = Manifest.load(root)
     result = PrepareResult(bs.benchmark, root)
@@ -164,9 +190,9 @@ def prepare_sources(
                 continue
             echo(f"{s.id}: changed since it was verified ({check.detail}); preparing again")
         try:
-            result.items.append(_prepare_one(bs, s, root, manifest, from_path, devkit, progress))
+            result.items.append(_prepare_one(bs, s, root, manifest, from_path, options, progress))
         except InferlabError as exc:
-            result.items.append(Item(s.id, FAILED, exc.message, fix=exc.fix))
+            result.items.append(Item(s.id, FAILED, exc.message, fix=exc.fix or ""))
         except KeyboardInterrupt:
             result.items.append(Item(s.id, FAILED, "interrupted", fix="rerun: downloads resume"))
             raise
@@ -179,10 +205,13 @@ def _prepare_one(
     root: Path,
     manifest: Manifest,
     from_path: Path | None,
-    devkit: Path | None,
+    options: Mapping[str, Path],
     progress: bool,
 ) -> Item:
     dest = root / _dest(s)
+    if from_path is not None and s.importer is not None:
+        importer: Importer = resolve_ref(s.importer)
+        return _import(importer, s, root, manifest, from_path, options)
     if s.acquisition == "download":
         how = _download(s, root, progress)
         _record(manifest, root, s, s.urls[0], how)
@@ -194,11 +223,11 @@ def _prepare_one(
         _record(manifest, root, s, s.urls[0], "md5 per file (R2 listing)")
         return Item(s.id, FETCHED, f"{len(files)} file(s) at {dest}")
     # manual / generated
-    if from_path is not None and s.kind == "dataset" and s.id == "imagenet2012-val":
-        return _import_imagenet(s, root, manifest, from_path, devkit)
     if from_path is not None and s.kind == "dataset":
+        importable = [x.id for x in bs.sources if x.importer is not None]
         raise DataError(
-            f"--from is supported for the ImageNet validation set only, not {s.id}",
+            f"--from cannot import {s.id}: it declares no importer"
+            + (f" ({bs.benchmark} declares one for {', '.join(importable)})" if importable else ""),
             f"put the files at {dest} and rerun prepare to verify them",
         )
     if dest.is_file():
@@ -216,34 +245,20 @@ def _prepare_one(
     return Item(s.id, MANUAL, f"{s.what}: no public download", steps=s.steps)
 
 
-def _import_imagenet(
-    s: Source, root: Path, manifest: Manifest, from_path: Path, devkit: Path | None
+def _import(
+    importer: Importer,
+    s: Source,
+    root: Path,
+    manifest: Manifest,
+    from_path: Path,
+    options: Mapping[str, Path],
 ) -> Item:
-    from inferlab.benchmarks.resnet50.imagenet_import import import_val
+    """Import the user's copy of ``s`` at ``from_path`` with the importer it declares."""
 
-    report = import_val(from_path, root, devkit=devkit)
-    if not report.complete:
-        shown = ", ".join(report.missing[:5])
-        raise DataError(
-            f"the copy at {from_path} is incomplete: {len(report.missing):,} of 50,000 images "
-            f"missing ({shown}{', ...' if len(report.missing) > 5 else ''}); imported "
-            f"{report.images:,} into {report.target}",
-            "complete the copy (or re-extract ILSVRC2012_img_val.tar) and rerun with --from; "
-            "runs on the partial set need --count and are labelled subset",
-        )
-    _record(
-        manifest,
-        root,
-        s,
-        f"user-provided from {from_path}",
-        f"50,000 names + labels ({report.labels_from}) + sample decode + tree-sha256",
-    )
-    return Item(
-        s.id,
-        IMPORTED,
-        f"{report.images:,} images ({report.layout}; {report.linked} linked, {report.copied} "
-        f"copied), labels from {report.labels_from}",
-    )
+    def record(origin: str, verification: str) -> None:
+        _record(manifest, root, s, origin, verification)
+
+    return Item(s.id, IMPORTED, importer(s, root, from_path, record, options))
 
 
 def dest_size(path: Path) -> int:

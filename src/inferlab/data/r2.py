@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inferlab.core.errors import ConfigError, DataError
-from inferlab.data.fetch import DownloadResult, _local_path, download
+from inferlab.data.fetch import DownloadResult, download
 from inferlab.data.progress import ProgressSink
+from inferlab.data.transport import local_path
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ def r2_md5_url(uri_url: str) -> str:
 
 
 def _read_small(url: str, headers: Mapping[str, str], timeout: float, limit: int) -> str:
-    local = _local_path(url)
+    local = local_path(url)
     try:
         if local is not None:
             with open(local, "rb") as fh:

@@ -8,8 +8,8 @@ whom, where it lands under the data root, and the documents the facts come from.
 
 Data-root layout (docs/data-sources.md)::
 
-    <root>/<dataset-id>/...            datasets, e.g. <root>/imagenet2012-val/
-    <root>/models/<model-id>/...       models, e.g. <root>/models/resnet50/resnet50-19c8e357.pth
+    <root>/<dataset-id>/...            datasets, e.g. <root>/my-dataset-val/
+    <root>/models/<model-id>/...       models, e.g. <root>/models/my-model/weights.pth
     <root>/mlperf-calibration/...      MLPerf calibration lists (copies of the repo's calibration/)
     <root>/.inferlab/manifest.json     what has been fetched and verified
 
@@ -17,18 +17,22 @@ Data-root layout (docs/data-sources.md)::
 a source is marked verified (``unverified=False``) only where MLCommons publishes its checksum
 (``checksum_published_by`` says where), and the fetcher still checks that checksum.
 
-The tables live in :mod:`inferlab.data.sources_table`; this module is torch-free and cheap to
-import (the tables are loaded on first use).
+Each benchmark family's table lives in its package, ``inferlab.benchmarks.<family>.sources``
+(a ``SOURCES`` tuple of :class:`BenchmarkSources`), and is named in :data:`SOURCE_TABLES` as a
+"module:attr" string. This module imports no table: it is torch-free and cheap to import, and
+the tables are loaded on first use.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from inferlab.core.errors import ConfigError
+from inferlab.data.sizes import SizeTotal, human_bytes
 
 Kind = Literal["dataset", "model", "calibration", "auxiliary"]
 Acquisition = Literal["download", "r2-manifest", "manual", "generated"]
@@ -42,6 +46,34 @@ R2_DOWNLOADER_URL = (
 )
 
 _HEX = re.compile(r"^[0-9a-f]+$")
+_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+# Every benchmark family's table ("module:attr" of a tuple of BenchmarkSources), in the order
+# `all_benchmarks()` lists them. Resolved lazily: importing this module imports none of them.
+SOURCE_TABLES: tuple[str, ...] = (
+    "inferlab.benchmarks.resnet50.sources:SOURCES",
+    "inferlab.benchmarks.retinanet.sources:SOURCES",
+    "inferlab.benchmarks.ssd.sources:SOURCES",
+    "inferlab.benchmarks.bert.sources:SOURCES",
+    "inferlab.benchmarks.rnnt.sources:SOURCES",
+    "inferlab.benchmarks.unet3d.sources:SOURCES",
+    "inferlab.benchmarks.dlrm_v2.sources:SOURCES",
+    "inferlab.benchmarks.gptj.sources:SOURCES",
+    "inferlab.benchmarks.llama2_70b.sources:SOURCES",
+    "inferlab.benchmarks.mixtral.sources:SOURCES",
+    "inferlab.benchmarks.sdxl.sources:SOURCES",
+)
+
+
+def resolve_ref(ref: str) -> Any:
+    """The object a "module:attr" reference names (the module is imported now)."""
+    if not _REF.match(ref):
+        raise ValueError(f"{ref!r} is not a 'module:attr' reference")
+    module, _, attr = ref.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 @dataclass(frozen=True)
@@ -87,6 +119,9 @@ class Source:
     legacy: bool = False  # only used by retired benchmarks
     unverified: bool = True
     notes: tuple[str, ...] = ()
+    # "module:attr" of the function that imports a user's copy (``prepare --from PATH``); see
+    # inferlab.data.prepare.Importer. None: --from cannot import this source.
+    importer: str | None = None
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -134,6 +169,8 @@ class Source:
             out.append("unverified=False needs a checksum published by MLCommons")
         if self.alternative_to == self.id:
             out.append("alternative_to names itself")
+        if self.importer is not None and not _REF.match(self.importer):
+            out.append(f"importer {self.importer!r} is not a 'module:attr' reference")
         return out
 
     @property
@@ -189,33 +226,6 @@ class Source:
 
 
 @dataclass(frozen=True)
-class SizeTotal:
-    """A sum of download sizes that says which sizes it could not include."""
-
-    known_bytes: int
-    unknown: tuple[str, ...] = ()  # ids of sources with no known size
-    approximate: tuple[str, ...] = ()  # ids whose size is a rounded published figure
-
-    @property
-    def complete(self) -> bool:
-        return not self.unknown
-
-    def describe(self) -> str:
-        if self.unknown and not self.known_bytes:
-            return f"unknown (no size published for: {', '.join(self.unknown)})"
-        text = human_bytes(self.known_bytes)
-        if self.approximate:
-            text = "~" + text
-        if not self.unknown:
-            return text
-        n = len(self.unknown)
-        return (
-            f"at least {text} ({n} source{'s' if n != 1 else ''} of unknown size: "
-            f"{', '.join(self.unknown)})"
-        )
-
-
-@dataclass(frozen=True)
 class BenchmarkSources:
     """Everything one benchmark needs fetched. The -99/-99.9 pairs share one tuple of sources."""
 
@@ -227,8 +237,13 @@ class BenchmarkSources:
     last_round: str | None = None  # the last round it was in, when not the newest (v6.1)
     legacy_note: str = ""
     cited_from: tuple[str, ...] = ()  # where the round facts come from
+    # "module:attr" of a () -> int: the bytes of the preprocessed cache a run of this benchmark
+    # builds beside the data (counted by `inferlab check`); None: it builds none
+    preprocessed_cache: str | None = None
 
     def __post_init__(self) -> None:
+        if self.preprocessed_cache is not None and not _REF.match(self.preprocessed_cache):
+            raise ValueError(f"{self.benchmark}: preprocessed_cache is not a 'module:attr' ref")
         ids = [s.id for s in self.sources]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
@@ -236,6 +251,12 @@ class BenchmarkSources:
         for s in self.sources:
             if s.alternative_to is not None and s.alternative_to not in ids:
                 raise ValueError(f"{self.benchmark}: {s.id} is an alternative to an unknown id")
+
+    def preprocessed_cache_bytes(self) -> int:
+        """The size of the preprocessed cache a run builds (0 when it builds none)."""
+        if self.preprocessed_cache is None:
+            return 0
+        return int(resolve_ref(self.preprocessed_cache)())
 
     def of_kind(self, kind: str) -> tuple[Source, ...]:
         return tuple(s for s in self.sources if s.kind == kind)
@@ -298,25 +319,16 @@ class BenchmarkSources:
         )
 
 
-def human_bytes(n: int) -> str:
-    """1536 -> "1.5 KiB"; exact bytes below 1 KiB."""
-    if n < 1024:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("KiB", "MiB", "GiB", "TiB", "PiB"):
-        value /= 1024.0
-        if value < 1000.0 or unit == "PiB":
-            return f"{value:.1f} {unit}"
-    raise AssertionError("unreachable")
-
-
 @cache
 def _table() -> dict[str, BenchmarkSources]:
-    from inferlab.data.sources_table import BENCHMARK_SOURCES
-
-    table = {b.benchmark: b for b in BENCHMARK_SOURCES}
-    if len(table) != len(BENCHMARK_SOURCES):
-        raise ValueError("duplicate benchmark ids in the sources table")
+    table: dict[str, BenchmarkSources] = {}
+    for ref in SOURCE_TABLES:
+        for b in resolve_ref(ref):
+            if not isinstance(b, BenchmarkSources):
+                raise TypeError(f"{ref} holds {b!r:.60}, not BenchmarkSources")
+            if b.benchmark in table:
+                raise ValueError(f"benchmark {b.benchmark!r} is in two source tables ({ref})")
+            table[b.benchmark] = b
     return table
 
 
@@ -353,7 +365,7 @@ def canonical_benchmark(name: str) -> str:
 
 
 def sources_for(benchmark: str) -> BenchmarkSources:
-    """The sources of a benchmark, by id or alias (``gpt-j``, ``sdxl``, ``llama2-70b``)."""
+    """The sources of a benchmark, by id or alias (case-insensitive)."""
     return _table()[canonical_benchmark(benchmark)]
 
 

@@ -17,222 +17,48 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol, cast
+from collections.abc import Callable
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 
-logger = logging.getLogger(__name__)
+from inferlab.loadgen.inflight import (
+    ALL,
+    Chunk,
+    Flight,
+    Group,
+    Slot,
+    check_len,
+    explain_bad,
+    fmt_ids,
+    group_slots,
+    readonly,
+    why_not,
+)
 
-IdArray = npt.NDArray[np.uint64]
-IndexArray = npt.NDArray[np.int64]
-#: One row per id (numpy array, first dimension == len(ids)) or one bytes-like/array per id.
-Payloads = npt.NDArray[Any] | Sequence[Any]
-NTokens = npt.NDArray[Any] | Sequence[int] | None
+# the dispatch API, importable from here (explicit re-exports)
+from inferlab.loadgen.inflight import Batch as Batch
+from inferlab.loadgen.inflight import CompleteFn as CompleteFn
+from inferlab.loadgen.inflight import DispatchError as DispatchError
+from inferlab.loadgen.inflight import DispatchStats as DispatchStats
+from inferlab.loadgen.inflight import FirstTokenFn as FirstTokenFn
+from inferlab.loadgen.inflight import IdArray as IdArray
+from inferlab.loadgen.inflight import IndexArray as IndexArray
+from inferlab.loadgen.inflight import NTokens as NTokens
+from inferlab.loadgen.inflight import Payloads as Payloads
+from inferlab.loadgen.policies import BatchPolicy as BatchPolicy
+from inferlab.loadgen.policies import CostAware as CostAware
+from inferlab.loadgen.policies import FixedBatch as FixedBatch
+from inferlab.loadgen.policies import LatencyBudget as LatencyBudget
+from inferlab.loadgen.policies import PendingView as PendingView
+from inferlab.loadgen.policies import check_positive
+
+logger = logging.getLogger(__name__)
 
 #: Number of outstanding ids reported by :meth:`Dispatcher.snapshot`.
 OUTSTANDING_REPORT_LIMIT = 16
 _MIN_WAIT_S = 1e-4
-
-
-class DispatchError(Exception):
-    """Protocol violation: unknown / not-yet-cut / already completed ids, misuse after close."""
-
-
-class CompleteFn(Protocol):
-    def __call__(self, ids: IdArray, payloads: Payloads, n_tokens: NTokens = None) -> None: ...
-
-
-FirstTokenFn = Callable[[int, Any], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Batch:
-    """A cut batch: ``ids[i]`` is the LoadGen query id of dataset sample ``indices[i]``."""
-
-    seq: int
-    ids: IdArray
-    indices: IndexArray
-    cut_time: float
-
-    def __len__(self) -> int:
-        return int(self.ids.shape[0])
-
-
-@dataclass(frozen=True, slots=True)
-class DispatchStats:
-    issued: int
-    completed: int
-    pending: int  # issued, not yet cut into a batch
-    inflight_samples: int  # cut, not yet completed
-    inflight_batches: int  # cut, not fully completed
-    batches_cut: int
-    oldest_outstanding_ids: tuple[int, ...]  # pending or in flight, oldest first (<= 16)
-    oldest_pending_wait_s: float  # 0.0 when nothing is pending
-    last_completion_time: float | None  # injected clock; None before the first completion
-    closed: bool
-
-
-@dataclass(frozen=True, slots=True)
-class PendingView:
-    """What a policy may look at. Valid only during the ``decide``/``wait_hint_s`` call.
-
-    ``flushed`` is True after flush() (for samples issued before it) or close(): cut now.
-    """
-
-    count: int
-    oldest_wait_s: float
-    flushed: bool
-    _indices_fn: Callable[[int], IndexArray] = field(repr=False)
-
-    def indices(self, limit: int | None = None) -> IndexArray:
-        """Sample indices of the first ``limit`` pending samples (all when None), oldest first."""
-        n = self.count if limit is None else max(0, min(limit, self.count))
-        return self._indices_fn(n)
-
-
-class BatchPolicy(Protocol):
-    """Decides how many pending samples to cut now. Called under the dispatcher's lock:
-    must be fast, must not block, must not call back into the dispatcher."""
-
-    def decide(self, view: PendingView) -> int:
-        """Samples to cut now (0 = wait). Called only when ``view.count > 0``; must return
-        > 0 when ``view.flushed``."""
-        ...
-
-    def wait_hint_s(self, view: PendingView) -> float | None:
-        """After ``decide`` returned 0: seconds until it may change its mind without new
-        issues (None = only new issues / flush / close can change it)."""
-        ...
-
-
-def _check_positive(name: str, value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-
-
-@dataclass(frozen=True)
-class FixedBatch:
-    """Cut up to ``max_batch`` pending samples as soon as any are pending."""
-
-    max_batch: int
-
-    def __post_init__(self) -> None:
-        _check_positive("max_batch", self.max_batch)
-
-    def decide(self, view: PendingView) -> int:
-        return min(view.count, self.max_batch)
-
-    def wait_hint_s(self, view: PendingView) -> float | None:
-        return None
-
-
-@dataclass(frozen=True)
-class LatencyBudget:
-    """Cut when ``max_batch`` samples are pending or the oldest pending sample has waited
-    ``max_wait_s`` (whichever comes first), or at once after flush/close."""
-
-    max_batch: int
-    max_wait_s: float
-
-    def __post_init__(self) -> None:
-        _check_positive("max_batch", self.max_batch)
-        if not self.max_wait_s >= 0:
-            raise ValueError(f"max_wait_s must be >= 0, got {self.max_wait_s!r}")
-
-    def decide(self, view: PendingView) -> int:
-        if view.count >= self.max_batch:
-            return self.max_batch
-        if view.flushed or view.oldest_wait_s >= self.max_wait_s:
-            return view.count
-        return 0
-
-    def wait_hint_s(self, view: PendingView) -> float | None:
-        return self.max_wait_s - view.oldest_wait_s
-
-
-@dataclass(frozen=True)
-class CostAware:
-    """Cut the longest prefix of pending samples whose cost is <= ``max_cost`` (always at
-    least one sample), optionally bounded by ``max_batch``. Cuts as soon as anything is pending.
-    ``cost_of`` runs under the dispatcher lock.
-
-    The cost of a prefix is the sum of ``cost_of(indices)``, or with ``padded=True`` its length
-    times its largest per-sample cost: the work of a batch padded to its longest member (e.g.
-    tokens of a BERT batch padded to its longest sequence)."""
-
-    max_cost: float
-    cost_of: Callable[[IndexArray], npt.ArrayLike]
-    max_batch: int | None = None
-    padded: bool = False
-
-    def __post_init__(self) -> None:
-        _check_positive("max_cost", self.max_cost)
-        if self.max_batch is not None:
-            _check_positive("max_batch", self.max_batch)
-
-    def decide(self, view: PendingView) -> int:
-        limit = view.count if self.max_batch is None else min(view.count, self.max_batch)
-        window = min(limit, 64)
-        while True:
-            costs = np.asarray(self.cost_of(view.indices(window)), dtype=np.float64).reshape(-1)
-            if costs.shape[0] != window:
-                raise DispatchError(f"cost_of returned {costs.shape[0]} costs for {window} samples")
-            if self.padded:
-                running = np.maximum.accumulate(costs) * np.arange(1, window + 1)
-                # the first prefix over budget ends the batch
-                over = np.flatnonzero(running > self.max_cost)
-                fits = int(over[0]) if over.size else window
-            else:
-                fits = int(np.searchsorted(np.cumsum(costs), self.max_cost, side="right"))
-            if fits < window or window >= limit:
-                return max(1, fits)
-            window = min(limit, window * 4)
-
-    def wait_hint_s(self, view: PendingView) -> float | None:
-        return None
-
-
-class _Chunk(NamedTuple):
-    ids: IdArray
-    indices: IndexArray
-    issue_time: float
-
-
-class _Flight:
-    """Bookkeeping of one cut batch until all of its samples are completed.
-
-    The id -> position map is built only when a completion or first token names ids one by
-    one; completing a whole batch (the common case) touches no per-id Python state."""
-
-    __slots__ = ("_pos", "batch", "busy", "done", "first_token", "id_list", "remaining")
-
-    def __init__(self, batch: Batch, id_list: list[int]) -> None:
-        n = len(id_list)
-        self.batch = batch
-        self.id_list = id_list
-        self.done = np.zeros(n, dtype=bool)
-        self.busy = np.zeros(n, dtype=bool)  # inside a running complete_fn
-        self.first_token = np.zeros(n, dtype=bool)
-        self.remaining = n
-        self._pos: dict[int, int] | None = None
-
-    def position(self, qid: int) -> int | None:
-        """Position of an id that is not yet done in this batch, else None."""
-        if self._pos is None:
-            self._pos = dict(zip(self.id_list, range(len(self.id_list)), strict=True))
-        p = self._pos.get(qid)
-        return None if p is None or self.done[p] else p
-
-
-_Slot = tuple[_Flight, int]
-
-
-def _readonly(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    a.flags.writeable = False
-    return a
 
 
 class Dispatcher:
@@ -260,7 +86,7 @@ class Dispatcher:
         clock: Callable[[], float] = time.monotonic,
         order: Callable[[IndexArray], npt.ArrayLike] | None = None,
     ) -> None:
-        _check_positive("max_inflight_batches", max_inflight_batches)
+        check_positive("max_inflight_batches", max_inflight_batches)
         self.policy = policy
         self._order = order
         self._complete_fn = complete_fn
@@ -269,7 +95,7 @@ class Dispatcher:
         self._require_first_token = require_first_token
         self._clock = clock
         self._cond = threading.Condition()
-        self._pending: deque[_Chunk] = deque()
+        self._pending: deque[Chunk] = deque()
         self._head = 0  # consumed samples of _pending[0]
         # single-sample issues (Server) go to this inbox without the lock (list.append is
         # atomic under the GIL); the consumer moves them into one chunk under the lock (_seal)
@@ -288,7 +114,7 @@ class Dispatcher:
         )
         self._pending_count = 0  # sealed pending samples (the inbox not included)
         self._outstanding: set[int] = set()  # cut, not yet completed
-        self._flights: dict[int, _Flight] = {}  # seq -> flight, oldest first
+        self._flights: dict[int, Flight] = {}  # seq -> flight, oldest first
         self._issued = 0
         self._cut = 0
         self._completed = 0
@@ -301,8 +127,8 @@ class Dispatcher:
     # ------------------------------------------------------------------ producer side
     def issue(self, ids: npt.ArrayLike, indices: npt.ArrayLike) -> None:
         """Record issued samples (LoadGen issue callback). O(1) Python work per call."""
-        id_arr = _readonly(np.array(ids, dtype=np.uint64).reshape(-1))
-        idx_arr = _readonly(np.array(indices, dtype=np.int64).reshape(-1))
+        id_arr = readonly(np.array(ids, dtype=np.uint64).reshape(-1))
+        idx_arr = readonly(np.array(indices, dtype=np.int64).reshape(-1))
         if id_arr.shape != idx_arr.shape:
             raise ValueError(f"issue: {id_arr.shape[0]} ids but {idx_arr.shape[0]} indices")
         n = int(id_arr.shape[0])
@@ -312,13 +138,13 @@ class Dispatcher:
             perm = np.asarray(self._order(idx_arr), dtype=np.int64).reshape(-1)
             if perm.shape[0] != n or not np.array_equal(np.sort(perm), np.arange(n)):
                 raise DispatchError(f"order() did not return a permutation of {n} samples")
-            id_arr = _readonly(id_arr[perm])
-            idx_arr = _readonly(idx_arr[perm])
+            id_arr = readonly(id_arr[perm])
+            idx_arr = readonly(idx_arr[perm])
         with self._cond:
             if self._closed:
                 raise DispatchError(f"issue after close ({n} samples)")
             self._seal()
-            self._pending.append(_Chunk(id_arr, idx_arr, self._clock()))
+            self._pending.append(Chunk(id_arr, idx_arr, self._clock()))
             self._pending_count += n
             self._issued += n
             self._cond.notify_all()
@@ -419,9 +245,9 @@ class Dispatcher:
         ids stay in flight and the exception propagates."""
         id_arr = np.asarray(ids, dtype=np.uint64).reshape(-1)
         n = int(id_arr.shape[0])
-        _check_len("payloads", payloads, n)
+        check_len("payloads", payloads, n)
         if n_tokens is not None:
-            _check_len("n_tokens", n_tokens, n)
+            check_len("n_tokens", n_tokens, n)
         if n == 0:
             return
         id_list: list[int] = id_arr.tolist()
@@ -429,15 +255,15 @@ class Dispatcher:
             entries = [self._locate(i) for i in id_list]
             bad = None in entries or any(f.busy[p] for f, p in entries)  # type: ignore[misc]
             if bad or len(set(id_list)) != n:
-                raise DispatchError(self._explain_bad(id_list, entries))
-            taken = cast(list[_Slot], entries)
+                raise DispatchError(explain_bad(id_list, entries, self._pending_ids()))
+            taken = cast(list[Slot], entries)
             if self._require_first_token:
                 missing = [
                     i for i, (f, p) in zip(id_list, taken, strict=True) if not f.first_token[p]
                 ]
                 if missing:
-                    raise DispatchError(f"complete before first_token for ids {_fmt(missing)}")
-            groups = _group(taken)
+                    raise DispatchError(f"complete before first_token for ids {fmt_ids(missing)}")
+            groups = group_slots(taken)
             for flight, pos, _ in groups:
                 flight.busy[pos] = True
         self._deliver(id_arr, payloads, n_tokens, groups, id_list)
@@ -446,9 +272,9 @@ class Dispatcher:
         """Complete every sample of ``batch`` (payloads in batch order). A batch none of whose
         samples was completed yet takes a fast path without per-id bookkeeping."""
         n = len(batch)
-        _check_len("payloads", payloads, n)
+        check_len("payloads", payloads, n)
         if n_tokens is not None:
-            _check_len("n_tokens", n_tokens, n)
+            check_len("n_tokens", n_tokens, n)
         with self._cond:
             flight = self._flights.get(batch.seq)
             whole = (
@@ -463,14 +289,14 @@ class Dispatcher:
         if not whole or flight is None:
             self.complete(batch.ids, payloads, n_tokens=n_tokens)
             return
-        self._deliver(batch.ids, payloads, n_tokens, [(flight, _ALL, n)], flight.id_list)
+        self._deliver(batch.ids, payloads, n_tokens, [(flight, ALL, n)], flight.id_list)
 
     def _deliver(
         self,
         ids: IdArray,
         payloads: Payloads,
         n_tokens: NTokens,
-        groups: list[_Group],
+        groups: list[Group],
         id_list: list[int],
     ) -> None:
         """Call complete_fn for samples already marked busy; on success retire them, on
@@ -501,7 +327,7 @@ class Dispatcher:
         with self._cond:
             slot = self._locate(qid)
             if slot is None or slot[0].busy[slot[1]]:
-                reason = self._reason(qid, slot, self._pending_ids())
+                reason = why_not(qid, slot, self._pending_ids())
                 raise DispatchError(f"first_token for id {qid}: {reason}")
             flight, pos = slot
             if flight.first_token[pos]:
@@ -554,9 +380,9 @@ class Dispatcher:
         items = inbox[:k]
         del inbox[:k]  # atomic under the GIL; appends made meanwhile stay
         qids, idx = zip(*items, strict=True)
-        chunk = _Chunk(
-            _readonly(np.array(qids, dtype=np.uint64)),
-            _readonly(np.array(idx, dtype=np.int64)),
+        chunk = Chunk(
+            readonly(np.array(qids, dtype=np.uint64)),
+            readonly(np.array(idx, dtype=np.int64)),
             self._inbox_time,
         )
         self._pending.append(chunk)
@@ -568,7 +394,7 @@ class Dispatcher:
             return 0.0
         return max(0.0, self._clock() - self._pending[0].issue_time)
 
-    def _locate(self, qid: int) -> _Slot | None:
+    def _locate(self, qid: int) -> Slot | None:
         """The in-flight (cut, not done) position of ``qid``, busy or not."""
         if qid not in self._outstanding:
             return None
@@ -611,8 +437,8 @@ class Dispatcher:
             return np.empty(0, np.uint64), np.empty(0, np.int64), 0, self._head
         if len(id_parts) == 1:
             return id_parts[0], idx_parts[0], pops, head
-        ids = _readonly(np.concatenate(id_parts))
-        return ids, _readonly(np.concatenate(idx_parts)), pops, head
+        ids = readonly(np.concatenate(id_parts))
+        return ids, readonly(np.concatenate(idx_parts)), pops, head
 
     def _cut_batch(self, n: int) -> Batch:
         ids, indices, pops, head = self._gather(n)
@@ -621,7 +447,7 @@ class Dispatcher:
         if len(fresh) != n or not fresh.isdisjoint(self._outstanding):
             dup = sorted(fresh & self._outstanding)
             raise DispatchError(
-                f"duplicate outstanding query ids in issued samples {_fmt(dup)} "
+                f"duplicate outstanding query ids in issued samples {fmt_ids(dup)} "
                 f"({n - len(fresh)} repeated within the batch)"
             )
         for _ in range(pops):
@@ -631,7 +457,7 @@ class Dispatcher:
         self._cut += n
         batch = Batch(self._seq, ids, indices, self._clock())
         self._seq += 1
-        self._flights[batch.seq] = _Flight(batch, id_list)
+        self._flights[batch.seq] = Flight(batch, id_list)
         self._outstanding |= fresh
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("cut batch %d: %d samples, %d pending", batch.seq, n, self._pending_count)
@@ -639,59 +465,6 @@ class Dispatcher:
 
     def _pending_ids(self) -> set[int]:
         return set(self._gather(self._pending_count)[0].tolist())
-
-    def _reason(self, qid: int, slot: _Slot | None, pending_ids: set[int]) -> str:
-        """Why ``qid`` cannot be completed now (error path only)."""
-        if slot is not None and slot[0].busy[slot[1]]:
-            return "being completed by another call"
-        if qid in pending_ids:
-            return "not yet cut into a batch"
-        return "unknown or already completed"
-
-    def _explain_bad(self, id_list: list[int], entries: Sequence[_Slot | None]) -> str:
-        pending_ids = self._pending_ids()
-        reasons: dict[str, list[int]] = {}
-        seen: set[int] = set()
-        for i, slot in zip(id_list, entries, strict=True):
-            if i in seen:
-                reason = "repeated within the call"
-            elif slot is not None and not slot[0].busy[slot[1]]:
-                seen.add(i)
-                continue
-            else:
-                reason = self._reason(i, slot, pending_ids)
-            seen.add(i)
-            reasons.setdefault(reason, []).append(i)
-        parts = [f"{reason}: {_fmt(ids)}" for reason, ids in reasons.items()]
-        return f"complete of {len(id_list)} ids rejected, nothing completed; " + "; ".join(parts)
-
-
-_ALL = slice(None)  # every position of a flight
-#: (flight, positions or _ALL, how many) of one completion
-_Group = tuple[_Flight, "IndexArray | slice", int]
-
-
-def _group(slots: list[_Slot]) -> list[_Group]:
-    """(flight, positions, count) per flight, for vectorised mask updates."""
-    by_flight: dict[int, tuple[_Flight, list[int]]] = {}
-    for flight, pos in slots:
-        by_flight.setdefault(flight.batch.seq, (flight, []))[1].append(pos)
-    return [(f, np.asarray(p, dtype=np.int64), len(p)) for f, p in by_flight.values()]
-
-
-def _check_len(name: str, value: Any, n: int) -> None:
-    try:
-        got = len(value)
-    except TypeError:
-        raise ValueError(f"{name} must have one entry per id ({n}), got {type(value)!r}") from None
-    if got != n:
-        raise ValueError(f"{name} has {got} entries for {n} ids")
-
-
-def _fmt(ids: Sequence[int], limit: int = 16) -> str:
-    shown = ", ".join(str(i) for i in ids[:limit])
-    more = f", ... (+{len(ids) - limit})" if len(ids) > limit else ""
-    return f"[{shown}{more}]"
 
 
 def cut_batches(

@@ -23,7 +23,7 @@ def run_naive_test(spec: TestSpec) -> None:
     log_settings.log_output.outdir = str(spec.out_dir)
     log_settings.log_output.copy_summary_to_stdout = False
     log_settings.enable_trace = spec.trace
-    payload = np.zeros(1, dtype=np.float32)  # one float32 per sample, like resnet50's payload
+    payload = np.zeros(1, dtype=np.float32)  # one float32 per sample, a class index's payload
     addr, size = payload.ctypes.data, payload.nbytes
 
     def issue(query_samples: list[lg.QuerySample]) -> None:

@@ -40,6 +40,10 @@ _INSTALL_FIX = (
     "mlcommons-loadgen==6.0.17 for v6.1)"
 )
 _EXIT_NO_LOADGEN = 3
+# The mlperf.conf model key the probe loads settings for: the seeds are set for every model
+# ("*.*.qsl_rng_seed" and its two siblings), so any key of the file serves; this one is in every
+# round's file (rules file §1.3).
+PROBE_MODEL = "resnet50"
 
 
 @dataclass(frozen=True)
@@ -159,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m inferlab.loadgen.probe",
         description="Print the MLPerf round the installed LoadGen serves, from its seeds.",
     )
-    ap.add_argument("--model", default="resnet50", help="LoadGen config model key")
+    ap.add_argument("--model", default=PROBE_MODEL, help="LoadGen config model key")
     ap.add_argument("--scenario", default="Offline")
     args = ap.parse_args(argv)
     try:
@@ -270,7 +274,7 @@ def probe_round(
     python: str = sys.executable,
     timeout: float = 60,
     *,
-    model: str = "resnet50",
+    model: str = PROBE_MODEL,
     scenario: str = "Offline",
 ) -> RoundProbe:
     """Probe the LoadGen of ``python`` in a subprocess (memoised per interpreter and LoadGen

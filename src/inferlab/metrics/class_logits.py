@@ -2,16 +2,16 @@
 fp32 eager), at the logit level.
 
 A diagnostic for lower-precision or optimized runs, never an accuracy claim: only top-1 over
-the whole validation set decides resnet50. Inputs are (n, C) logits of the same samples in the
-same order. Per sample:
+the whole validation set decides an image classifier. Inputs are (n, C) logits of the same
+samples in the same order. Per sample:
 
 * cosine similarity of the two logit vectors (1.0 when both are zero, 0.0 when only one is);
 * relative error ``|ref - other| / scale_i``, ``scale_i = max |ref|`` over the sample's logits
-  (at least 1e-12), as in :mod:`inferlab.benchmarks.bert.logits`;
+  (at least 1e-12), as in the span-logit comparison of the question-answering benchmark;
 * top-1 agreement (argmax equal) and top-k overlap ``|topk(ref) & topk(other)| / k``.
 
 The reference is *degenerate* when its predictions hardly depend on the input, so agreement
-proves little: a random-weight ResNet-50 with untouched BatchNorm statistics puts every image
+proves little: a random-weight CNN with untouched BatchNorm statistics puts every image
 in the same class, and any "optimized" model that does the same agrees 100%. Two signs:
 
 * fewer distinct top-1 classes than ``min(10, n // 2, (C + 1) // 2)``;

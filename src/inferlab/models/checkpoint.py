@@ -2,7 +2,7 @@
 
 Safe ``torch.load`` (``weights_only=True``) with readable errors, state-dict unwrapping, key
 listing for messages and the file facts for result.json. Messages start with a model-specific
-``what`` (e.g. "model file", "BERT checkpoint") and carry the caller's ``fix`` text, so each
+``what`` (e.g. "model file", "checkpoint") and carry the caller's ``fix`` text, so each
 model keeps its own wording.
 """
 

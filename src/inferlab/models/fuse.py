@@ -13,7 +13,7 @@ The name rule is an assumption about forward(), not checked: a network that name
 
 With ``s = gamma / sqrt(running_var + eps)`` the folded conv has weight ``W * s`` (per output
 channel) and bias ``(b - running_mean) * s + beta``, computed in float64 and cast back to the
-conv's dtype. A model without such pairs (BERT) folds nothing.
+conv's dtype. A model without such pairs (a transformer) folds nothing.
 """
 
 from __future__ import annotations
@@ -150,14 +150,14 @@ def recalibrate_batchnorm(
 
     Running stats are reset and accumulated as a cumulative average (momentum None) by
     forward passes in training mode, without gradients; momentum is restored afterwards.
-    With random weights this gives BN statistics that fit the inputs, so a random ResNet's
+    With random weights this gives BN statistics that fit the inputs, so a random CNN's
     predictions differ between random images instead of collapsing onto one class.
     ``inputs`` is one tensor (run in slices of ``batch_size``; each slice needs more than one
     sample) or an iterable of batches, on the model's device.
 
-    ``classifier``: the name of a final ``nn.Linear`` (``"fc"`` in our ResNet) whose outputs
+    ``classifier``: the name of a final ``nn.Linear`` (e.g. ``"fc"``) whose outputs
     are then standardised per class over ``inputs`` (mean 0, std 1, by a second, eval-mode
-    pass). Needed for a random ResNet-50 at 224 px: its logits share a large
+    pass). Needed for a random 50-layer bottleneck CNN at 224 px: its logits share a large
     input-independent part, and recalibrated BNs alone still put 64 random images into only
     4-5 classes (measured); with standardised logits the top-1 classes spread out."""
     if batch_size < 2:

@@ -8,27 +8,29 @@ from __future__ import annotations
 import io
 import json
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from inferlab.core.errors import InferlabError
-from inferlab.report.table import ReportError, Run, fmt_number, load_runs
+from inferlab.report.table import ReportError, fmt_number
+from inferlab.results.load import Run, load_runs
+from inferlab.results.models import RunResult
 
 RESAMPLES = 10_000
 SEED = 0
 LEVEL = 0.95
 NOISE_UNKNOWN = "noise unknown (one run {where}: rerun with --repeat N or pass several runs)"
 
-#: What two runs must share to be compared: (label, path in result.json).
-SAME: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("benchmark", ("benchmark", "id")),
-    ("scenario", ("scenario",)),
-    ("mode", ("mode",)),
-    ("dataset", ("dataset", "dataset_id")),
-    ("dataset size (total_count)", ("dataset", "total_count")),
+#: What two runs must share to be compared: (label, how to read it from the result).
+SAME: tuple[tuple[str, Callable[[RunResult], Any]], ...] = (
+    ("benchmark", lambda r: r.benchmark.id),
+    ("scenario", lambda r: r.scenario),
+    ("mode", lambda r: r.mode),
+    ("dataset", lambda r: r.dataset_id),
+    ("dataset size (total_count)", lambda r: r.dataset_count),
 )
 #: Sections flattened for the environment diff, in display order.
 ENV_SECTIONS = (
@@ -49,6 +51,7 @@ ENV_SKIP = {
     "config.out",
     "config.cache_dir",
     "config.compile_cache_dir",
+    "config.backend_options.compile_cache_dir",
     "config.quiet",
     "system._sources",
     "system._unfilled",
@@ -80,8 +83,8 @@ def check_comparable(sides: Sequence[Side]) -> None:
     first = sides[0].runs[0]
     for side in sides:
         for run in side.runs:
-            for label, path in SAME:
-                a, b = _get(first.result, path), _get(run.result, path)
+            for label, get in SAME:
+                a, b = get(first.result), get(run.result)
                 if a != b:
                     raise NotComparable(
                         f"cannot compare: {label} differs: {a!r} in {first.path} "
@@ -90,18 +93,20 @@ def check_comparable(sides: Sequence[Side]) -> None:
                     )
 
 
-def metric_of(result: dict[str, Any]) -> tuple[str, float | None, str, bool]:
+def metric_of(result: RunResult) -> tuple[str, float | None, str, bool]:
     """(name, value, unit, higher_is_better): the official figure in performance mode (None for
     a failed run), the main accuracy metric in accuracy mode."""
-    if result.get("mode") == "accuracy":
-        metrics = [m for m in _get(result, ("accuracy", "metrics")) or [] if isinstance(m, dict)]
-        main = next((m for m in metrics if "passed" in m), metrics[0] if metrics else {})
-        v = main.get("value")
-        return str(main.get("metric") or "accuracy"), _num(v), str(main.get("unit") or ""), True
-    res = result.get("result") or {}
-    unit = str(res.get("unit") or "")
-    value = _num(res.get("value")) if result.get("status") in ("ok", "invalid") else None
-    return str(res.get("official_field") or "result"), value, unit, unit not in ("ms", "ns")
+    if result.mode == "accuracy":
+        main = result.accuracy.main if result.accuracy else None
+        if main is None:
+            return "accuracy", None, "", True
+        return main.metric or "accuracy", _num(main.value), main.unit, True
+    res = result.result
+    unit = (res.unit if res else None) or ""
+    ok = res is not None and result.status in ("ok", "invalid")
+    value = _num(res.value) if ok and res else None
+    field = (res.official_field if res else None) or "result"
+    return field, value, unit, unit not in ("ms", "ns")
 
 
 def _num(v: Any) -> float | None:
@@ -159,11 +164,12 @@ def _flatten(d: Any, prefix: str, out: dict[str, Any]) -> None:
         out[prefix] = json.dumps(d) if isinstance(d, list) else d
 
 
-def env_facts(result: dict[str, Any]) -> dict[str, Any]:
+def env_facts(result: RunResult) -> dict[str, Any]:
     """The environment and config of a run as flat ``dotted.key -> value`` pairs."""
     out: dict[str, Any] = {}
+    stored = result.to_json()  # flattened as stored
     for section in ENV_SECTIONS:
-        value = _get(result, section.split("."))
+        value = _get(stored, section.split("."))
         if section == "loadgen.keys" and isinstance(value, dict):
             for k, meta in value.items():
                 if isinstance(meta, dict):
@@ -218,12 +224,11 @@ def compare(
             v = metric_of(run.result)[1]
             if v is None:
                 notes.append(
-                    f"{s.label}: {run.path} has no {name} (status "
-                    f"{run.result.get('status')}); left out"
+                    f"{s.label}: {run.path} has no {name} (status {run.result.status}); left out"
                 )
                 continue
             vals.append(v)
-        invalid = [r for r in s.runs if _get(r.result, ("result", "validity")) == "INVALID"]
+        invalid = [r for r in s.runs if r.result.validity == "INVALID"]
         if invalid:
             notes.append(
                 f"{s.label}: {len(invalid)} of {len(s.runs)} run(s) INVALID: their figure is not "
@@ -239,7 +244,7 @@ def compare(
                 "n": len(vals),
                 "mean": float(arr.mean()) if len(arr) else None,
                 "stdev": float(arr.std(ddof=1)) if len(arr) > 1 else None,
-                "validity": [_get(r.result, ("result", "validity")) for r in s.runs],
+                "validity": [r.result.validity for r in s.runs],
             }
         )
     base = side_docs[0]
@@ -270,13 +275,12 @@ def compare(
                 "verdict": verdict,
             }
         )
-    ds = first.get("dataset") or {}
     return {
-        "benchmark": _get(first, ("benchmark", "id")),
-        "scenario": first.get("scenario"),
-        "mode": first.get("mode"),
-        "dataset": ds.get("dataset_id"),
-        "dataset_count": ds.get("total_count"),
+        "benchmark": first.benchmark.id,
+        "scenario": first.scenario,
+        "mode": first.mode,
+        "dataset": first.dataset_id,
+        "dataset_count": first.dataset_count,
         "metric": {"name": name, "unit": unit, "higher_is_better": higher},
         "bootstrap": {"resamples": resamples, "seed": seed, "level": level},
         "sides": side_docs,

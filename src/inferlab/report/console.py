@@ -4,23 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from inferlab.backends.registry import find_section
+from inferlab.results.models import RunResult
 
-def labels(result: dict[str, Any]) -> list[str]:
-    flags = result.get("flags") or {}
+
+def labels(result: RunResult) -> list[str]:
+    flags = result.flags
     out = []
-    if flags.get("synthetic"):
+    if flags and flags.synthetic:
         out.append("SYNTHETIC DATA")
-    if flags.get("random_weights"):
-        null = (result.get("config") or {}).get("backend") == "null"
-        out.append("NULL BACKEND" if null else "RANDOM WEIGHTS")
-    variant = (result.get("benchmark") or {}).get("variant") or {}
+    if flags and flags.random_weights:
+        section = find_section(result.config.get("backend"))
+        out.append((section.random_weights_label if section else "random weights").upper())
+    variant = result.benchmark.variant
     if variant.get("fmt") == "random-init":
         out.append(f"{str(variant.get('name')).upper()} MODEL")
-    if flags.get("quick"):
+    if flags and flags.quick:
         out.append("QUICK")
-    if flags.get("subset"):
+    if flags and flags.subset:
         out.append("SUBSET")
-    if flags and not flags.get("submittable"):
+    if flags and not flags.submittable:
         out.append("NOT SUBMITTABLE")
     return out
 
@@ -31,87 +34,82 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def accuracy_lines(result: dict[str, Any]) -> list[str]:
-    acc = result.get("accuracy")
-    if result.get("mode") != "accuracy":
+def accuracy_lines(result: RunResult) -> list[str]:
+    acc = result.accuracy
+    if result.mode != "accuracy":
         return ["accuracy : not measured (performance mode; use --mode accuracy)"]
     if not acc:
         return ["accuracy : not available (the run did not finish)"]
     lines = []
-    status = acc["status"]
-    for m in acc["metrics"]:
-        name = "top-1" if m["metric"] == "acc" else m["metric"]
+    status = acc.status
+    for m in acc.metrics:
+        name = "top-1" if m.metric == "acc" else m.metric
         if status == "n/a-synthetic":
             lines.append(
-                f"accuracy : N/A (synthetic)  [pipeline check: {name} {m['value']:.3f}{m['unit']} "
+                f"accuracy : N/A (synthetic)  [pipeline check: {name} {m.value:.3f}{m.unit} "
                 "on generated labels]"
             )
-        elif "passed" in m:
-            verdict = "PASS" if m["passed"] else "FAIL"
+        elif m.judged:
+            verdict = "PASS" if m.passed else "FAIL"
             lines.append(
-                f"accuracy : {name} {m['value']:.3f}{m['unit']} = {m['percent_of_reference']:.2f}% "
-                f"of reference {m['reference']} (threshold {m['threshold']:.4f}) {verdict}"
+                f"accuracy : {name} {m.value:.3f}{m.unit} = {m.percent_of_reference:.2f}% "
+                f"of reference {m.reference} (threshold {m.threshold:.4f}) {verdict}"
             )
-            if acc.get("expected_for_checkpoint") is not None:
+            if acc.expected_for_checkpoint is not None:
                 lines.append(
-                    f"           expected for this checkpoint: {acc['expected_for_checkpoint']}"
+                    f"           expected for this checkpoint: {acc.expected_for_checkpoint}"
                 )
         else:
             random = status == "measured-random-weights"
             why = "random weights: no target" if random else "no target"
-            lines.append(f"accuracy : {name} {m['value']:.3f}{m['unit']} ({why})")
-    if acc.get("note") and status != "n/a-synthetic":
-        lines.append(f"           {acc['note']}")
-    log = acc.get("log") or {}
-    if log and not log.get("complete"):
+            lines.append(f"accuracy : {name} {m.value:.3f}{m.unit} ({why})")
+    if acc.note and status != "n/a-synthetic":
+        lines.append(f"           {acc.note}")
+    if acc.log and not acc.log.complete:
         lines.append(
-            f"           WARNING: accuracy log covers {log.get('unique_samples')} samples of "
-            f"{(result.get('dataset') or {}).get('total_count')}"
+            f"           WARNING: accuracy log covers {acc.log.unique_samples} samples of "
+            f"{result.dataset_count}"
         )
     return lines
 
 
-def summary(result: dict[str, Any]) -> str:
+def summary(result: RunResult) -> str:
     tag = " ".join(f"[{x}]" for x in labels(result))
-    head = f"inferlab {result['benchmark']['id']} {result['scenario']} {result['mode']}"
+    head = f"inferlab {result.benchmark.id} {result.scenario} {result.mode}"
     lines = [f"{head}  {tag}".rstrip()]
-    status = result["status"]
+    status = result.status
     if status in ("failed", "interrupted"):
-        err = result.get("error") or {}
-        lines.append(f"status   : {status.upper()}: {err.get('message', '')}")
-    res = result.get("result")
-    if res and result["mode"] == "performance":
-        value = res.get("value")
-        shown = _fmt(value) if value is not None else "n/a"
-        lines.append(
-            f"result   : {shown} {res['unit']}  ({result['scenario']} {res['official_field']})"
-        )
-        lines.append(f"validity : {res.get('validity') or 'n/a'}")
-        for reason in res.get("invalid_reasons") or []:
+        message = result.error.message if result.error else ""
+        lines.append(f"status   : {status.upper()}: {message}")
+    res = result.result
+    if res and result.mode == "performance":
+        shown = _fmt(res.value) if res.value is not None else "n/a"
+        lines.append(f"result   : {shown} {res.unit}  ({result.scenario} {res.official_field})")
+        lines.append(f"validity : {res.validity or 'n/a'}")
+        for reason in res.invalid_reasons:
             lines.append(f"           - {reason}")
     elif res:
         lines.append("validity : n/a in accuracy mode")
     lines.extend(accuracy_lines(result))
-    lg_keys = (result.get("loadgen") or {}).get("keys") or {}
+    lg_keys = result.loadgen.keys
     for key in ("target_qps", "target_latency", "performance_sample_count_override"):
         meta = lg_keys.get(key)
-        if meta and meta.get("source") in ("calibration", "harness"):
-            lines.append(f"setting  : {key} = {meta['value']} ({meta.get('note')})")
-    if (result.get("loadgen") or {}).get("audit_applied"):
+        if meta and meta.source in ("calibration", "harness"):
+            lines.append(f"setting  : {key} = {meta.value} ({meta.note})")
+    if result.loadgen.audit_applied:
         lines.append("audit    : LoadGen applied the audit.config of this run (compliance test)")
-    flags = result.get("flags") or {}
-    if flags.get("not_submittable_because"):
-        lines.append("not submittable: " + "; ".join(flags["not_submittable_because"]))
-    ds = result.get("dataset") or {}
+    flags = result.flags
+    if flags and flags.not_submittable_because:
+        lines.append("not submittable: " + "; ".join(flags.not_submittable_because))
+    ds = result.dataset or {}
     lines.append(
         f"data     : {'SYNTHETIC ' if ds.get('synthetic') else ''}{ds.get('dataset_id')} "
         f"{ds.get('total_count')} samples"
-        + (" (subset)" if flags.get("subset") else "")
+        + (" (subset)" if flags and flags.subset else "")
         + (f" from {ds['path']}" if ds.get("path") else "")
     )
-    lg = result.get("loadgen") or {}
-    lines.append(f"loadgen  : mlcommons-loadgen {lg.get('version')} (round {result.get('round')})")
-    lines.append(f"run dir  : {result['run_dir']}")
+    lines.append(f"loadgen  : mlcommons-loadgen {result.loadgen.version} (round {result.round})")
+    lines.append(f"run dir  : {result.run_dir}")
     return "\n".join(lines)
 
 
@@ -189,8 +187,9 @@ def peak_summary(doc: dict[str, Any]) -> str:
     """Every probe, the search bounds, the confirming runs and the verdict of a peak.json."""
     cfg = doc.get("config") or {}
     tags = []
-    if cfg.get("backend") == "null":
-        tags.append("[NULL BACKEND]")
+    section = find_section(cfg.get("backend"))
+    if section is not None and not section.loads_model:
+        tags.append(f"[{section.random_weights_label.upper()}]")
     if cfg.get("quick"):
         tags.append("[QUICK]")
     lines = [f"inferlab {doc.get('benchmark')} Server find-peak  {' '.join(tags)}".rstrip()]

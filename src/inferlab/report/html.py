@@ -15,7 +15,9 @@ from typing import Any
 from inferlab.core.files import atomic_write_text
 from inferlab.report import series as ser
 from inferlab.report import svg
-from inferlab.report.table import HEADERS, Run, cells, row, verdict_cell
+from inferlab.report.table import HEADERS, cells, row, verdict_cell
+from inferlab.results.load import Run
+from inferlab.results.models import RunResult
 
 log = logging.getLogger(__name__)
 
@@ -138,13 +140,13 @@ def _stats_table(stats: dict[str, float]) -> str:
 # ---- sections -----------------------------------------------------------------------------
 
 
-def _percentile(result: dict[str, Any]) -> float | None:
-    scenario = result.get("scenario")
+def _percentile(result: RunResult) -> float | None:
+    scenario = result.scenario
     if scenario not in PERCENTILE:
         return None
-    eff = (result.get("loadgen") or {}).get("effective") or {}
+    eff = result.loadgen.effective or {}
     p = eff.get("effective_target_latency_percentile")
-    return float(p) if isinstance(p, int | float) and 0 < p < 1 else PERCENTILE[str(scenario)]
+    return float(p) if isinstance(p, int | float) and 0 < p < 1 else PERCENTILE[scenario]
 
 
 def _markers(run: Run, data: ser.TraceData | None, stats: dict[str, float]) -> list[svg.Marker]:
@@ -157,14 +159,14 @@ def _markers(run: Run, data: ser.TraceData | None, stats: dict[str, float]) -> l
             out.append(svg.Marker(found[1] / 1e6, f"p{p * 100:g} {_ms(found[1])} (LoadGen)"))
         elif data is not None and (v := data.percentile_ns(p)) is not None:
             out.append(svg.Marker(v / 1e6, f"p{p * 100:g} {_ms(v)} (trace)"))
-    res = r.get("result") or {}
-    if r.get("scenario") in ("SingleStream", "MultiStream") and res.get("unit") == "ms":
-        v = res.get("value")
+    res = r.result
+    if r.scenario in ("SingleStream", "MultiStream") and res is not None and res.unit == "ms":
+        v = res.value
         if isinstance(v, int | float):
             out.append(svg.Marker(float(v), f"early-stopping estimate {v:,.4g} ms", "reference"))
-    eff = (r.get("loadgen") or {}).get("effective") or {}
+    eff = r.loadgen.effective or {}
     bound = eff.get("effective_target_latency_ns")
-    if r.get("scenario") == "Server" and isinstance(bound, int | float) and bound > 0:
+    if r.scenario == "Server" and isinstance(bound, int | float) and bound > 0:
         out.append(svg.Marker(bound / 1e6, f"bound {_ms(bound)}", "threshold"))
     return out
 
@@ -174,7 +176,7 @@ def _trace(run: Run) -> tuple[ser.TraceData | None, str | None]:
     if not path.is_file() or path.stat().st_size == 0:
         return None, NO_TRACE
     try:
-        data = ser.read_trace(path, run.result.get("scenario"))
+        data = ser.read_trace(path, run.result.scenario)
     except OSError as exc:
         return None, f"LoadGen trace unreadable ({exc}); {NO_TRACE}"
     if data is None:
@@ -234,7 +236,7 @@ def latency_section(run: Run, data: ser.TraceData | None, missing: str | None) -
         out.append(_p(caption + ".", "caption"))
     if stats:
         out.append(_stats_table(stats))
-    elif run.result.get("mode") == "performance":
+    elif run.result.mode == "performance":
         out.append(_p("LoadGen detail log has no latency statistics"))
     return "".join(out)
 
@@ -274,51 +276,48 @@ def over_time_section(run: Run, data: ser.TraceData | None) -> str:
 def accuracy_section(run: Run) -> str:
     r = run.result
     out = ["<h3>Accuracy</h3>"]
-    if r.get("mode") != "accuracy":
+    if r.mode != "accuracy":
         out.append(_p("accuracy not measured (performance run; use --mode accuracy)"))
         return "".join(out)
-    acc = r.get("accuracy")
-    if not isinstance(acc, dict) or not acc.get("metrics"):
+    acc = r.accuracy
+    if acc is None or not acc.metrics:
         out.append(_p("accuracy not available (the run did not finish)"))
         return "".join(out)
-    for m in acc["metrics"]:
-        if not isinstance(m, dict) or not isinstance(m.get("value"), int | float):
-            continue
-        name = "top-1" if m.get("metric") == "acc" else str(m.get("metric"))
-        unit = m.get("unit") or ""
+    for m in acc.metrics:
+        name = "top-1" if m.metric == "acc" else m.metric
+        unit = m.unit
         markers = []
-        for key, label, kind in (
-            ("threshold", "target", "threshold"),
-            ("upper_limit", "upper limit", "threshold"),
-            ("reference", "reference", "reference"),
+        for v, label, kind in (
+            (m.threshold, "target", "threshold"),
+            (m.upper_limit, "upper limit", "threshold"),
+            (m.reference, "reference", "reference"),
         ):
-            v = m.get(key)
             if isinstance(v, int | float) and math.isfinite(v):
                 markers.append(svg.Marker(float(v), f"{label} {v:.5g}{unit}", kind))
         title = f"{name}: measured vs target" if markers else f"{name}: measured (no target)"
         out.append(
             svg.bar_with_lines(
-                title, f"{name} ({unit})" if unit else name, [("measured", m["value"])], markers
+                title, f"{name} ({unit})" if unit else name, [("measured", m.value)], markers
             )
         )
         if markers:
             out.append(_p("(the axis is zoomed around the value, target and reference)", "caption"))
-        if "passed" in m:
-            verdict = "PASS" if m["passed"] else "FAIL"
-            pct = m.get("percent_of_reference")
+        if m.judged:
+            verdict = "PASS" if m.passed else "FAIL"
+            pct = m.percent_of_reference
             out.append(
-                f'<p class="caption"><span class="{"VALID" if m["passed"] else "INVALID"}">'
-                f"{verdict}</span> {escape(name)} {m['value']:.5g}{escape(unit)}"
+                f'<p class="caption"><span class="{"VALID" if m.passed else "INVALID"}">'
+                f"{verdict}</span> {escape(name)} {m.value:.5g}{escape(unit)}"
                 + (f" = {pct:.3f}% of reference" if isinstance(pct, int | float) else "")
                 + "</p>"
             )
-    if acc.get("note"):
-        out.append(_p(str(acc["note"]), "caption"))
+    if acc.note:
+        out.append(_p(acc.note, "caption"))
     return "".join(out)
 
 
 def _telemetry_file(run: Run) -> Path:
-    tel = run.result.get("telemetry")
+    tel = run.result.telemetry
     if isinstance(tel, dict):
         for key in ("csv", "file", "path"):
             name = tel.get(key)
@@ -344,7 +343,7 @@ def telemetry_section(run: Run) -> str:
             tel = ser.read_telemetry(path)
         except (OSError, ValueError) as exc:
             log.warning("%s: %s", path, exc)
-    summary = _scalars(run.result.get("telemetry"))[:30]
+    summary = _scalars(run.result.telemetry)[:30]
     if tel is None:
         reason = NO_TELEMETRY if not path.is_file() else f"{NO_TELEMETRY} ({path.name} unreadable)"
         out.append(_p(reason))
@@ -387,8 +386,7 @@ def _accuracy_text(acc: list[str]) -> str | None:
 
 def run_section(run: Run, index: int, rec: dict[str, Any]) -> str:
     r = run.result
-    lg = r.get("loadgen") or {}
-    ds = r.get("dataset") or {}
+    ds = r.dataset or {}
     head = f"[{index}] {rec['benchmark']} {rec['scenario']} {rec['mode']}"
     out = [f'<section class="run" id="run-{index}"><h2>{escape(head)}</h2>']
     out.append("".join(_flag(f) for f in rec["flags"]))
@@ -397,16 +395,16 @@ def run_section(run: Run, index: int, rec: dict[str, Any]) -> str:
         _kv_table(
             [
                 ("run directory", rec["run_dir"]),
-                ("status", r.get("status")),
+                ("status", r.status),
                 ("result", f"{c[6]} ({rec['figure_field']})" if rec["figure_field"] else c[6]),
                 ("validity", verdict_cell(rec)),
                 ("accuracy", _accuracy_text(c[8:13])),
                 ("device", rec["device"]),
                 ("backend / dtype", f"{rec['backend']} / {rec['dtype']}"),
                 ("dataset", f"{ds.get('dataset_id')} ({ds.get('total_count')} samples)"),
-                ("LoadGen", f"{lg.get('version')} (round {r.get('round')})"),
-                ("inferlab", r.get("inferlab_version")),
-                ("started / finished", f"{r.get('started_at')} / {r.get('finished_at')}"),
+                ("LoadGen", f"{r.loadgen.version} (round {r.round})"),
+                ("inferlab", r.inferlab_version),
+                ("started / finished", f"{r.started_at} / {r.finished_at}"),
             ]
         )
     )
@@ -418,7 +416,7 @@ def run_section(run: Run, index: int, rec: dict[str, Any]) -> str:
     if rec["not_submittable_because"]:
         why = "; ".join(rec["not_submittable_because"])
         out.append(_p(f"not submittable: {why}", "caption"))
-    data, missing = _trace(run) if r.get("status") in ("ok", "invalid") else (None, NO_TRACE)
+    data, missing = _trace(run) if r.status in ("ok", "invalid") else (None, NO_TRACE)
     out.append(latency_section(run, data, missing))
     out.append(over_time_section(run, data))
     out.append(accuracy_section(run))

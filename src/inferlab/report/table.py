@@ -1,114 +1,21 @@
 """Report rows: one flat dict per stored run, a pure function of its result.json, rendered as a
-rich table, markdown or JSON. Also finds and loads run directories (docs/report.md)."""
+rich table, markdown or JSON (docs/report.md). Runs are found and loaded by results.load."""
 
 from __future__ import annotations
 
-import glob
 import io
 import json
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
-from inferlab.core.errors import InferlabError
+from inferlab.results.load import ResultError, Run
+from inferlab.results.models import RunResult
 
 log = logging.getLogger(__name__)
 
-RESULT_NAME = "result.json"
-KNOWN_SCHEMAS = (1,)
-GLOB_CHARS = set("*?[")
-
-
-class ReportError(InferlabError):
-    """A run directory that cannot be reported (missing, corrupt or unknown result.json)."""
-
-
-@dataclass(frozen=True)
-class Run:
-    """A loaded run: where it was found and its result.json."""
-
-    path: Path
-    result: dict[str, Any]
-
-
-def load_run(run_dir: Path) -> Run:
-    """Read ``run_dir/result.json``; :class:`ReportError` naming the directory when it is
-    missing, not JSON, not an object or of a schema version this inferlab does not know."""
-    path = run_dir / RESULT_NAME
-    if not path.is_file():
-        raise ReportError(
-            f"{run_dir}: no {RESULT_NAME} (not a run directory, or the run has not finished)",
-            "point at a run directory, or a folder holding run directories",
-        )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ReportError(
-            f"{run_dir}: {RESULT_NAME} is unreadable or not valid JSON ({exc})",
-            "the file is corrupt; re-run the benchmark",
-        ) from None
-    if not isinstance(data, dict):
-        raise ReportError(f"{run_dir}: {RESULT_NAME} is not a JSON object", "re-run")
-    version = data.get("schema_version")
-    if version not in KNOWN_SCHEMAS:
-        raise ReportError(
-            f"{run_dir}: {RESULT_NAME} has schema_version {version!r}; this inferlab reads "
-            f"{', '.join(map(str, KNOWN_SCHEMAS))}",
-            "use the inferlab version that wrote it (see its inferlab_version)",
-        )
-    return Run(run_dir, data)
-
-
-def expand(arg: str | Path) -> list[Path]:
-    """Run directories named by one argument: a run directory, a folder searched recursively
-    for result.json, or a glob pattern of either (expanded here, for quoted patterns)."""
-    text = str(arg)
-    if GLOB_CHARS & set(text) and not Path(text).exists():
-        matches = sorted(glob.glob(text, recursive=True))
-        if not matches:
-            raise ReportError(f"{text}: the pattern matches nothing", "check the pattern")
-        return [d for m in matches for d in expand(m)]
-    p = Path(text)
-    if (p / RESULT_NAME).is_file() or (p.is_file() and p.name == RESULT_NAME):
-        return [p if p.is_dir() else p.parent]
-    if not p.exists():
-        raise ReportError(f"{p}: no such directory", "check the path")
-    if not p.is_dir():
-        raise ReportError(f"{p}: not a directory", "pass a run directory")
-    found = sorted({r.parent for r in p.rglob(RESULT_NAME)})
-    if not found:
-        raise ReportError(
-            f"{p}: no {RESULT_NAME} in it or under it (not a run directory, or no run has "
-            "finished there)",
-            "point at a run directory, or a folder holding run directories",
-        )
-    return found
-
-
-def load_runs(args: Iterable[str | Path]) -> tuple[list[Run], list[ReportError]]:
-    """Every run named by ``args`` (deduplicated, in order) and the errors of those that could
-    not be found or read; callers report the good ones and fail at the end."""
-    runs: list[Run] = []
-    errors: list[ReportError] = []
-    seen: set[Path] = set()
-    for arg in args:
-        try:
-            dirs = expand(arg)
-        except ReportError as exc:
-            errors.append(exc)
-            continue
-        for d in dirs:
-            key = d.resolve()
-            if key in seen:
-                continue
-            seen.add(key)
-            try:
-                runs.append(load_run(d))
-            except ReportError as exc:
-                errors.append(exc)
-    return runs, errors
+#: ReportError is results.load's ResultError (kept under its old name for report callers).
+ReportError = ResultError
 
 
 # ---- rows ------------------------------------------------------------------------------------
@@ -122,23 +29,23 @@ def _get(d: Any, *keys: str) -> Any:
     return d
 
 
-def flags(result: dict[str, Any]) -> list[str]:
+def flags(result: RunResult) -> list[str]:
     """The run's labels, as the end-of-run summary prints them (``report.console.labels``)."""
     from inferlab.report.console import labels
 
     return labels(result)
 
 
-def gpu_name(result: dict[str, Any]) -> str | None:
+def gpu_name(result: RunResult) -> str | None:
     """The GPU a run used, from the backend's facts or the system description."""
     for value in (
-        _get(result, "backend", "cuda_device_name"),
-        _get(result, "system", "accelerator_model_name"),
-        _get(result, "telemetry", "gpu", "name"),
+        _get(result.backend, "cuda_device_name"),
+        _get(result.system, "accelerator_model_name"),
+        _get(result.telemetry, "gpu", "name"),
     ):
         if isinstance(value, str) and value and value != "N/A":
             return value
-    gpus = _get(result, "system", "_gpus")
+    gpus = _get(result.system, "_gpus")
     if isinstance(gpus, list) and gpus and isinstance(gpus[0], dict) and gpus[0].get("name"):
         return str(gpus[0]["name"])
     return None
@@ -152,7 +59,7 @@ _ACC_VERDICT = {
 }
 
 
-def _accuracy(result: dict[str, Any]) -> dict[str, Any]:
+def _accuracy(result: RunResult) -> dict[str, Any]:
     out: dict[str, Any] = dict.fromkeys(
         (
             "accuracy_metric",
@@ -167,72 +74,69 @@ def _accuracy(result: dict[str, Any]) -> dict[str, Any]:
         )
     )
     out["accuracy_metrics"] = []
-    acc = result.get("accuracy")
-    if result.get("mode") != "accuracy":
+    acc = result.accuracy
+    if result.mode != "accuracy":
         return out
-    if not isinstance(acc, dict):
+    if acc is None:
         out["verdict"] = "not available"
         return out
-    metrics = [m for m in acc.get("metrics") or [] if isinstance(m, dict)]
-    out["accuracy_metrics"] = metrics
-    main = next((m for m in metrics if "passed" in m), metrics[0] if metrics else None)
+    # JSON-ready, as stored (a metric without a target has null target fields)
+    out["accuracy_metrics"] = [m.model_dump(mode="json") for m in acc.metrics]
+    main = acc.main
     if main is not None:
-        name = main.get("metric")
         out.update(
-            accuracy_metric="top-1" if name == "acc" else name,
-            accuracy=main.get("value"),
-            accuracy_unit=main.get("unit"),
-            reference=main.get("reference"),
-            percent_of_reference=main.get("percent_of_reference"),
-            target=main.get("threshold"),
-            upper_limit=main.get("upper_limit"),
+            accuracy_metric="top-1" if main.metric == "acc" else main.metric,
+            accuracy=main.value,
+            accuracy_unit=main.unit,
+            reference=main.reference,
+            percent_of_reference=main.percent_of_reference,
+            target=main.threshold,
+            upper_limit=main.upper_limit,
         )
-    status = acc.get("status")
-    out["verdict"] = _ACC_VERDICT.get(str(status), str(status) if status else None)
-    out["accuracy_note"] = acc.get("note") or None
+    out["verdict"] = _ACC_VERDICT.get(acc.status, acc.status)
+    out["accuracy_note"] = acc.note or None
     return out
 
 
 def row(run: Run) -> dict[str, Any]:
     """The report row of one run (JSON-ready)."""
     r = run.result
-    res: dict[str, Any] = r["result"] if isinstance(r.get("result"), dict) else {}
-    status = r.get("status")
+    res = r.result
+    status = r.status
     reasons: list[str] = []
     if status in ("failed", "interrupted"):
-        err = r.get("error") or {}
-        reasons.append(f"{status}: {err.get('message') or 'no message recorded'}")
-    if res.get("validity") == "INVALID":
-        reasons += [str(x) for x in res.get("invalid_reasons") or []]
-    device = _get(r, "config", "device") or _get(r, "backend", "device")
+        message = r.error.message if r.error else ""
+        reasons.append(f"{status}: {message or 'no message recorded'}")
+    if res is not None and res.validity == "INVALID":
+        reasons += list(res.invalid_reasons)
+    device = r.config.get("device") or _get(r.backend, "device")
     gpu = gpu_name(r)
-    ds = r.get("dataset") or {}
-    perf = r.get("mode") == "performance"
+    perf = r.mode == "performance"
     out: dict[str, Any] = {
         "run_dir": str(run.path),
         "status": status,
-        "benchmark": _get(r, "benchmark", "id"),
-        "scenario": r.get("scenario"),
-        "mode": r.get("mode"),
-        "dtype": _get(r, "config", "dtype") or _get(r, "backend", "dtype"),
+        "benchmark": r.benchmark.id,
+        "scenario": r.scenario,
+        "mode": r.mode,
+        "dtype": r.config.get("dtype") or _get(r.backend, "dtype"),
         "device": f"{device} ({gpu})" if gpu and device else device or gpu,
-        "backend": _get(r, "config", "backend"),
-        "figure_field": res.get("official_field") if perf else None,
-        "figure": res.get("value") if perf else None,
-        "unit": res.get("unit") if perf else None,
-        "validity": res.get("validity"),
+        "backend": r.config.get("backend"),
+        "figure_field": res.official_field if perf and res else None,
+        "figure": res.value if perf and res else None,
+        "unit": res.unit if perf and res else None,
+        "validity": res.validity if res else None,
         "reasons": reasons,
-        "loadgen_reason": res.get("loadgen_reason"),
+        "loadgen_reason": res.loadgen_reason if res else None,
     }
     out.update(_accuracy(r))
     out.update(
         flags=flags(r),
-        not_submittable_because=list(_get(r, "flags", "not_submittable_because") or []),
-        round=r.get("round"),
-        dataset=ds.get("dataset_id"),
-        dataset_count=ds.get("total_count"),
-        trace_kept=bool(_get(r, "loadgen", "trace_kept")),
-        inferlab_version=r.get("inferlab_version"),
+        not_submittable_because=list(r.flags.not_submittable_because if r.flags else []),
+        round=r.round,
+        dataset=r.dataset_id,
+        dataset_count=r.dataset_count,
+        trace_kept=r.loadgen.trace_kept,
+        inferlab_version=r.inferlab_version,
     )
     return out
 

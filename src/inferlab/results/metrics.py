@@ -1,6 +1,6 @@
 """Virtual-Client-style metrics of a run: pure functions of result.json, plus the file writers.
 
-:func:`metrics_for` turns a result dict into a list of metrics in Virtual Client's schema
+:func:`metrics_for` turns a :class:`RunResult` into a list of metrics in Virtual Client's schema
 (``metricName``, ``metricValue``, ``metricUnit``, ``metricCategorization``,
 ``metricDescription``, ``metricRelativity``, ``metricVerbosity``, ``metadata``, scenario name
 and times); :func:`write_metrics` stores them as ``metrics.json`` and ``metrics.csv`` (VC's CSV
@@ -25,6 +25,7 @@ from typing import Any
 
 from inferlab.core.clock import now_iso
 from inferlab.core.files import atomic_write_json, atomic_write_text
+from inferlab.results.models import RunResult
 from inferlab.results.system import metric_system_name, sanitize_name
 
 log = logging.getLogger(__name__)
@@ -82,24 +83,24 @@ def _num(value: Any) -> float | int | None:
     return value if ok and math.isfinite(value) else None
 
 
-def accuracy_level(result: Mapping[str, Any]) -> str | None:
-    """``"99"`` or ``"99.9"``: from the benchmark id's suffix (``bert-99.9``), else from its
-    accuracy target's fraction (ResNet50: 99% of FP32, so ``"99"``); None when the targets are
+def accuracy_level(result: RunResult) -> str | None:
+    """``"99"`` or ``"99.9"``: from the benchmark id's suffix (``<id>-99.9``), else from its
+    accuracy target's fraction (99% of FP32 gives ``"99"``); None when the targets are
     not one 99%/99.9% fraction (windows, several fractions, an unknown benchmark)."""
-    bid = str((result.get("benchmark") or {}).get("id") or "")
+    bid = result.benchmark.id
     for suffix in ("99.9", "99"):
         if bid.endswith(f"-{suffix}"):
             return suffix
     fractions: set[float] = set()
-    for m in (result.get("accuracy") or {}).get("metrics") or []:
-        if _num(m.get("threshold")) and _num(m.get("reference")):
-            fractions.add(round(m["threshold"] / m["reference"], 6))
+    for m in result.accuracy.metrics if result.accuracy else []:
+        if _num(m.threshold) and _num(m.reference):
+            fractions.add(round(m.threshold / m.reference, 6))  # type: ignore[operator]
     if not fractions and bid:
         try:
             from inferlab.core import registry
 
             spec = registry.get(bid)
-            round_ = result.get("round") or sorted(spec.targets)[-1]
+            round_ = result.round or sorted(spec.targets)[-1]
             targets = spec.targets_for(round_)
         except Exception:  # unknown benchmark / round in an old result
             return None
@@ -111,42 +112,47 @@ def accuracy_level(result: Mapping[str, Any]) -> str | None:
     return None
 
 
-def config_name(result: Mapping[str, Any]) -> str:
+def config_name(result: RunResult) -> str:
     """``<backend>-<dtype>_k_<99|99_9>`` (VC's ``TRT-custom_k_99``); without ``_k_...`` when
     :func:`accuracy_level` is None."""
-    cfg = result.get("config") or {}
+    cfg = result.config
     base = sanitize_name(f"{cfg.get('backend', 'unknown')}-{cfg.get('dtype', 'unknown')}")
     level = accuracy_level(result)
     return f"{base}_k_{level.replace('.', '_')}" if level else base
 
 
-def metric_prefix(result: Mapping[str, Any]) -> str:
+def system_name(result: RunResult) -> str:
+    """The system part of metric names (results.system.metric_system_name)."""
+    return metric_system_name({"system": result.system, "environment": result.environment})
+
+
+def metric_prefix(result: RunResult) -> str:
     """``<system>_<config>-<Scenario>``, e.g. ``1xH100-SXM-80GB_torch-fp16_k_99_9-Offline``."""
-    return f"{metric_system_name(result)}_{config_name(result)}-{result.get('scenario')}"
+    return f"{system_name(result)}_{config_name(result)}-{result.scenario}"
 
 
-def _metadata(result: Mapping[str, Any]) -> dict[str, Any]:
-    cfg = result.get("config") or {}
-    flags = result.get("flags") or {}
+def _metadata(result: RunResult) -> dict[str, Any]:
+    cfg = result.config
+    flags = result.flags
     return {
-        "benchmark": (result.get("benchmark") or {}).get("id"),
-        "scenario": result.get("scenario"),
-        "mode": result.get("mode"),
+        "benchmark": result.benchmark.id,
+        "scenario": result.scenario,
+        "mode": result.mode,
         "accuracy_target": accuracy_level(result),
-        "system": metric_system_name(result),
+        "system": system_name(result),
         "config": config_name(result),
         "dtype": cfg.get("dtype"),
         "backend": cfg.get("backend"),
         "device": cfg.get("device"),
-        "round": result.get("round"),
-        "status": result.get("status"),
-        "synthetic": flags.get("synthetic"),
-        "random_weights": flags.get("random_weights"),
-        "quick": flags.get("quick"),
-        "submittable": flags.get("submittable"),
-        "run_dir": result.get("run_dir"),
-        "inferlab_version": result.get("inferlab_version"),
-        "loadgen_version": (result.get("loadgen") or {}).get("version"),
+        "round": result.round,
+        "status": result.status,
+        "synthetic": flags.synthetic if flags else None,
+        "random_weights": flags.random_weights if flags else None,
+        "quick": flags.quick if flags else None,
+        "submittable": flags.submittable if flags else None,
+        "run_dir": str(result.run_dir),
+        "inferlab_version": result.inferlab_version,
+        "loadgen_version": result.loadgen.version,
     }
 
 
@@ -165,11 +171,16 @@ def _loadgen_unit(key: str) -> tuple[str, str]:
     return "", UNDEFINED
 
 
-def _performance(result: Mapping[str, Any]) -> list[tuple[str, Any, str, str, str, int, str]]:
+Row = tuple[str, Any, str, str, str, int, str]
+
+
+def _performance(result: RunResult) -> list[Row]:
     """(suffix, value, unit, categorization, relativity, verbosity, description) rows."""
-    res = result.get("result") or {}
-    rows: list[tuple[str, Any, str, str, str, int, str]] = []
-    validity = res.get("validity")
+    res = result.result
+    if res is None:
+        return []
+    rows: list[Row] = []
+    validity = res.validity
     if validity in ("VALID", "INVALID"):
         rows.append(
             (
@@ -182,15 +193,15 @@ def _performance(result: Mapping[str, Any]) -> list[tuple[str, Any, str, str, st
                 "LoadGen result validity: 1 VALID, 0 INVALID",
             )
         )
-    values: dict[str, Any] = dict((result.get("loadgen") or {}).get("results") or {})
-    official = res.get("official_field")
-    if official and _num(res.get("raw_value")) is not None:
-        values.setdefault(official, res["raw_value"])
+    values: dict[str, Any] = dict(result.loadgen.results or {})
+    official = res.official_field
+    if official and _num(res.raw_value) is not None:
+        values.setdefault(official, res.raw_value)
     keys: list[tuple[str, int]] = []
     if official:
         keys.append((official, CRITICAL))
-    keys += _SCENARIO_KEYS.get(str(result.get("scenario")), ())
-    if result.get("scenario") != "Offline":  # Offline is one query: every latency is its length
+    keys += _SCENARIO_KEYS.get(result.scenario, ())
+    if result.scenario != "Offline":  # Offline is one query: every latency is its length
         keys += [(k, INFORMATIONAL) for k in _LATENCY_KEYS]
     seen: set[str] = set()
     for key, verbosity in keys:
@@ -215,11 +226,13 @@ def _performance(result: Mapping[str, Any]) -> list[tuple[str, Any, str, str, st
     return rows
 
 
-def _accuracy(result: Mapping[str, Any]) -> list[tuple[str, Any, str, str, str, int, str]]:
-    acc = result.get("accuracy") or {}
-    status = acc.get("status")
+def _accuracy(result: RunResult) -> list[Row]:
+    acc = result.accuracy
+    if acc is None:
+        return []
+    status = acc.status
     verdict = status in ("pass", "fail")
-    rows: list[tuple[str, Any, str, str, str, int, str]] = []
+    rows: list[Row] = []
     cat = "AccuracyMode"
     if verdict:
         rows.append(
@@ -233,14 +246,14 @@ def _accuracy(result: Mapping[str, Any]) -> list[tuple[str, Any, str, str, str, 
                 "accuracy against the round's target: 1 PASS, 0 FAIL",
             )
         )
-    for m in acc.get("metrics") or []:
-        name = metric_key(str(m.get("metric", "metric")))
-        value = _num(m.get("value"))
+    for m in acc.metrics:
+        name = metric_key(m.metric)
+        value = _num(m.value)
         if value is None:
             continue
-        unit = str(m.get("unit") or "")
+        unit = m.unit
         note = "" if verdict else f" ({status}: no target applies)"
-        judged = verdict and (m.get("threshold") is not None or m.get("upper_limit") is not None)
+        judged = verdict and (m.threshold is not None or m.upper_limit is not None)
         rows.append(
             (
                 f"AccuracyValue-{name}",
@@ -249,10 +262,10 @@ def _accuracy(result: Mapping[str, Any]) -> list[tuple[str, Any, str, str, str, 
                 cat,
                 UNDEFINED,
                 CRITICAL if judged else STANDARD if verdict else INFORMATIONAL,
-                f"measured {m.get('metric')}{note}",
+                f"measured {m.metric}{note}",
             )
         )
-        lo, hi = _num(m.get("threshold")), _num(m.get("upper_limit"))
+        lo, hi = _num(m.threshold), _num(m.upper_limit)
         window = lo is not None and hi is not None
         if lo is not None:
             rows.append(
@@ -289,9 +302,9 @@ def _accuracy(result: Mapping[str, Any]) -> list[tuple[str, Any, str, str, str, 
     return rows
 
 
-def _telemetry(result: Mapping[str, Any]) -> list[tuple[str, Any, str, str, str, int, str]]:
-    tel = result.get("telemetry") or {}
-    rows: list[tuple[str, Any, str, str, str, int, str]] = []
+def _telemetry(result: RunResult) -> list[Row]:
+    tel = result.telemetry or {}
+    rows: list[Row] = []
     cat = "Telemetry"
     gpus = [g for g in tel.get("gpu") or [] if g.get("index") in (tel.get("counted_gpus") or [])]
     if gpus:
@@ -315,16 +328,16 @@ def _telemetry(result: Mapping[str, Any]) -> list[tuple[str, Any, str, str, str,
     return rows
 
 
-def metrics_for(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+def metrics_for(result: RunResult) -> list[dict[str, Any]]:
     """The run's metrics in Virtual Client's schema (docs/metrics.md lists every name)."""
     prefix = metric_prefix(result)
     meta = _metadata(result)
-    rows = _performance(result) if result.get("mode") == "performance" else []
-    if result.get("mode") == "accuracy":
+    rows = _performance(result) if result.mode == "performance" else []
+    if result.mode == "accuracy":
         rows += _accuracy(result)
     rows += _telemetry(result)
-    start = result.get("started_at")
-    end = result.get("finished_at") or start
+    start = result.started_at
+    end = result.finished_at or start
     scenario_name = meta["benchmark"] or "unknown"
     out = []
     for suffix, value, unit, cat, relativity, verbosity, desc in rows:
@@ -346,20 +359,17 @@ def metrics_for(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _context(result: Mapping[str, Any]) -> dict[str, Any]:
-    run_dir = str(result.get("run_dir") or "")
-    env = result.get("environment") or {}
-    lg = (result.get("loadgen") or {}).get("version")
+def _context(result: RunResult) -> dict[str, Any]:
     return {
-        "timestamp": result.get("finished_at") or now_iso(),
-        "experimentId": Path(run_dir).name if run_dir else None,
-        "clientId": env.get("hostname"),
+        "timestamp": result.finished_at or now_iso(),
+        "experimentId": result.run_dir.name or None,
+        "clientId": result.environment.get("hostname"),
         "toolName": TOOL_NAME,
-        "toolVersion": f"LoadGen {lg}, inferlab {result.get('inferlab_version')}",
+        "toolVersion": f"LoadGen {result.loadgen.version}, inferlab {result.inferlab_version}",
     }
 
 
-def metrics_document(result: Mapping[str, Any]) -> dict[str, Any]:
+def metrics_document(result: RunResult) -> dict[str, Any]:
     """The content of metrics.json."""
     return {
         "schema_version": METRICS_SCHEMA_VERSION,
@@ -397,9 +407,9 @@ def metrics_csv(doc: Mapping[str, Any]) -> str:
     return buf.getvalue()
 
 
-def write_metrics(run_dir: Path, result: Mapping[str, Any]) -> list[dict[str, Any]]:
+def write_metrics(run_dir: Path, result: RunResult) -> list[dict[str, Any]]:
     """Write ``metrics.json`` and ``metrics.csv`` into run_dir atomically; returns the metrics.
-    Also the regeneration entry point: ``write_metrics(d, json.load(open(d / "result.json")))``."""
+    Also the regeneration entry point: ``write_metrics(d, load_run(d).result)``."""
     doc = metrics_document(result)
     run_dir = Path(run_dir)
     atomic_write_json(run_dir / JSON_NAME, doc)
@@ -410,6 +420,7 @@ def write_metrics(run_dir: Path, result: Mapping[str, Any]) -> list[dict[str, An
 
 def regenerate(run_dir: Path) -> list[dict[str, Any]]:
     """Rewrite a stored run's metrics files from its result.json (for ``inferlab report``)."""
+    from inferlab.results.load import load_run
+
     run_dir = Path(run_dir)
-    result = json.loads((run_dir / "result.json").read_text())
-    return write_metrics(run_dir, result)
+    return write_metrics(run_dir, load_run(run_dir).result)

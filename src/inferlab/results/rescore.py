@@ -7,27 +7,27 @@ the data it names (no runner involved)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from inferlab.config.loader import default_cache_dir
 from inferlab.config.run_config import RunConfig
 from inferlab.core import registry
 from inferlab.core.errors import DataError
 from inferlab.core.task import BenchmarkTask
+from inferlab.results.models import RunResult
 
 
-def evaluate_log(result: dict[str, Any], log_path: Path, work_dir: Path) -> str:
+def evaluate_log(result: RunResult, log_path: Path, work_dir: Path) -> str:
     """The accuracy.txt text for ``log_path``, scored like the run ``result`` (result.json)
     scored its own log: same benchmark, variant, dataset and sample count."""
-    cfg = RunConfig.model_validate(result["config"])
+    cfg = RunConfig.model_validate(result.config)
     spec = registry.get(cfg.benchmark)
     task: BenchmarkTask = registry.resolve(spec.task)
-    variant = spec.variant(((result.get("benchmark") or {}).get("variant") or {}).get("name"))
-    ds = result.get("dataset") or {}
+    variant = spec.variant(result.benchmark.variant.get("name"))
+    ds = result.dataset or {}
     path = Path(ds["path"]) if ds.get("path") else None
     if path is not None and not path.exists():
         raise DataError(
-            f"the dataset the run {result.get('run_dir')} used ({path}) is gone",
+            f"the dataset the run {result.run_dir} used ({path}) is gone",
             "restore it (inferlab prepare) to score TEST01's fallback",
         )
     dataset = task.make_dataset(

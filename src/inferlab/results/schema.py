@@ -1,12 +1,6 @@
-"""result.json: schema version and the sections computed from a finished run.
+"""The result.json sections computed from a finished run: accuracy and flags.
 
-Schema (version 1) — every run directory's result.json has these top-level keys:
-schema_version, status (ok | invalid | failed | interrupted), inferlab_version, run_dir,
-started_at, finished_at, benchmark, scenario, mode, config (the resolved RunConfig), round,
-dataset, model, backend, calibration, environment, loadgen (version, user_conf, keys with
-provenance, audit_config, audit_applied, trace_kept, effective, seeds, errors, warnings),
-result (official_field, value, unit, validity, invalid_reasons, constraints, counts),
-accuracy, flags, timings, telemetry (runner.telemetry), system (results.system), error.
+The schema itself is :class:`inferlab.results.models.RunResult` (schema_version 2);
 docs/results-schema.md describes each field.
 """
 
@@ -19,13 +13,23 @@ from inferlab.config.run_config import RunConfig
 from inferlab.core.errors import InferlabError
 from inferlab.core.files import atomic_write_text
 from inferlab.core.spec import BenchmarkSpec
-
-SCHEMA_VERSION = 1
+from inferlab.results.models import (
+    Accuracy,
+    AccuracyLog,
+    AccuracyMetric,
+    AccuracyStatus,
+    Flags,
+    RunResult,
+)
 
 
 def accuracy_section(
-    cfg: RunConfig, p: dict[str, Any], run_dir: Path, result: dict[str, Any]
-) -> dict[str, Any]:
+    cfg: RunConfig,
+    p: dict[str, Any],
+    run_dir: Path,
+    model: dict[str, Any] | None,
+    round_: str | None,
+) -> Accuracy:
     spec: BenchmarkSpec = p["spec"]
     dataset = p["dataset"]
     variant = p["variant"]
@@ -38,28 +42,32 @@ def accuracy_section(
     atomic_write_text(run_dir / "accuracy.txt", evaluation.accuracy_txt)
 
     synthetic = bool(dataset.synthetic)
-    model = result.get("model") or {}
-    random_weights = bool(model.get("random_weights", True))
+    random_weights = bool((model or {}).get("random_weights", True))
     subset = (
         bool(dataset.describe().get("subset"))
         or cfg.count is not None
         or dataset.total_count != spec.dataset_size
     )
-    round_ = result.get("round") or sorted(spec.targets)[-1]
+    round_ = round_ or sorted(spec.targets)[-1]
     targets = {t.metric: t for t in spec.targets_for(round_)}
     metrics = []
     for mv in evaluation.values:
-        entry: dict[str, Any] = {"metric": mv.metric, "value": mv.value, "unit": mv.unit}
         t = targets.get(mv.metric)
         if t is not None and not synthetic and not random_weights:
-            entry.update(
+            entry = AccuracyMetric(
+                metric=mv.metric,
+                value=mv.value,
+                unit=mv.unit,
                 reference=t.reference,
                 threshold=t.threshold,
                 upper_limit=t.upper_limit,
                 percent_of_reference=round(100.0 * mv.value / t.reference, 3),
                 passed=t.check(mv.value),
             )
+        else:
+            entry = AccuracyMetric(metric=mv.metric, value=mv.value, unit=mv.unit)
         metrics.append(entry)
+    status: AccuracyStatus
     if synthetic:
         status = "n/a-synthetic"
         note = "accuracy: N/A (synthetic data): the value only checks the pipeline"
@@ -67,7 +75,7 @@ def accuracy_section(
         status = "measured-random-weights"
         note = "random weights: no target applies"
     else:
-        passed = all(m.get("passed", False) for m in metrics if "passed" in m)
+        passed = all(m.passed for m in metrics if m.judged)
         status = "pass" if passed else "fail"
         note = (
             f"{dataset.total_count} samples, not the full {spec.dataset_size:,}: not a "
@@ -76,24 +84,24 @@ def accuracy_section(
             else ""
         )
     unique = int(evaluation.details.get("total", 0))
-    return {
-        "status": status,
-        "note": note,
-        "metrics": metrics,
-        "round": round_,
-        "expected_for_checkpoint": variant.expected_accuracy,
-        "accuracy_txt": "accuracy.txt",
-        "payload": {"dtype": variant.output_dtype, "layout": variant.output_layout},
-        "log": {
-            "file": "mlperf_log_accuracy.json",
-            "unique_samples": unique,
-            "duplicates": int(evaluation.details.get("duplicates", 0)),
-            "complete": unique == dataset.total_count,
-        },
-        "val_map": scoring_files.get("val_map"),
-        "scoring_files": scoring_files,
-        "details": evaluation.details,
-    }
+    return Accuracy(
+        status=status,
+        note=note,
+        metrics=metrics,
+        round=round_,
+        expected_for_checkpoint=variant.expected_accuracy,
+        accuracy_txt="accuracy.txt",
+        payload={"dtype": variant.output_dtype, "layout": variant.output_layout},
+        log=AccuracyLog(
+            file="mlperf_log_accuracy.json",
+            unique_samples=unique,
+            duplicates=int(evaluation.details.get("duplicates", 0)),
+            complete=unique == dataset.total_count,
+        ),
+        val_map=scoring_files.get("val_map"),
+        scoring_files=scoring_files,
+        details=evaluation.details,
+    )
 
 
 def _round_reasons(spec: BenchmarkSpec, scenario: str, round_: str | None) -> list[str]:
@@ -111,55 +119,57 @@ def _round_reasons(spec: BenchmarkSpec, scenario: str, round_: str | None) -> li
     return []
 
 
-def flags_section(cfg: RunConfig, spec: BenchmarkSpec, result: dict[str, Any]) -> dict[str, Any]:
-    ds = result.get("dataset") or {}
-    model = result.get("model") or {}
+def flags_section(cfg: RunConfig, spec: BenchmarkSpec, result: RunResult) -> Flags:
+    """Why the run is not submittable, if it is not (from the rest of its result)."""
+    ds = result.dataset or {}
+    model = result.model or {}
     synthetic = bool(ds.get("synthetic"))
-    random_weights = bool(model.get("random_weights", cfg.backend == "null"))
+    section = cfg.backend_options  # what the backend says of its results, not its name
+    random_weights = bool(model.get("random_weights", not section.loads_model))
     subset = bool(ds.get("subset")) or cfg.count is not None
     size = ds.get("total_count")
-    partial = not synthetic and cfg.backend != "null" and size != spec.dataset_size
+    partial = not synthetic and section.loads_model and size != spec.dataset_size
     reasons: list[str] = []
     if synthetic:
         reasons.append("synthetic data")
     if partial and not subset:
         reasons.append(f"the dataset has {size} samples, not the benchmark's {spec.dataset_size:,}")
     if random_weights:
-        reasons.append("random weights" if cfg.backend != "null" else "null backend")
-    quant = (result.get("backend") or {}).get("quantization") or {}
+        reasons.append(section.random_weights_label)
+    backend = result.backend or {}
+    quant = backend.get("quantization") or {}
     if quant and not (quant.get("calibration") or {}).get("closed_division"):
         reasons.append(
-            f"{(result.get('backend') or {}).get('dtype', 'int8')} calibrated on a stand-in, "
-            "not MLPerf's calibration list"
+            f"{backend.get('dtype', 'int8')} calibrated on a stand-in, not MLPerf's calibration "
+            "list"
         )
     if cfg.quick:
         reasons.append("quick mode")
     if subset:
         reasons.append(f"subset of the dataset ({ds.get('total_count')} samples)")
-    keys = (result.get("loadgen") or {}).get("keys") or {}
-    for key, meta in keys.items():
-        if meta["source"] in ("--set", "user.conf") and key in (
+    for key, meta in result.loadgen.keys.items():
+        if meta.source in ("--set", "user.conf") and key in (
             "min_duration",
             "min_query_count",
             "performance_sample_count_override",
             "max_duration",
             "max_query_count",
         ):
-            reasons.append(f"{key} set by {meta['source']}")
+            reasons.append(f"{key} set by {meta.source}")
     if cfg.trace:
         pass  # the trace does not affect submittability
-    if (result.get("loadgen") or {}).get("errors"):
+    if result.loadgen.errors:
         reasons.append("LoadGen logged errors")
     for scenario, why in spec.unsubmittable.items():
         if scenario.value == cfg.scenario:
             reasons.append(why)
     if not any(s.value == cfg.scenario for s in spec.unsubmittable):
-        reasons += _round_reasons(spec, cfg.scenario, result.get("round"))
-    return {
-        "synthetic": synthetic,
-        "random_weights": random_weights,
-        "quick": cfg.quick,
-        "subset": subset,
-        "submittable": not reasons,
-        "not_submittable_because": reasons,
-    }
+        reasons += _round_reasons(spec, cfg.scenario, result.round)
+    return Flags(
+        synthetic=synthetic,
+        random_weights=random_weights,
+        quick=cfg.quick,
+        subset=subset,
+        submittable=not reasons,
+        not_submittable_because=reasons,
+    )

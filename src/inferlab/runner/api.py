@@ -1,12 +1,13 @@
-"""run(RunConfig) -> result dict: the composition root used by the CLI and the Python API."""
+"""run(RunConfig) -> RunResult: the composition root used by the CLI and the Python API."""
 
 from __future__ import annotations
 
 import logging
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from inferlab import __version__
 from inferlab.config.loader import default_cache_dir
@@ -21,7 +22,23 @@ from inferlab.core.task import BenchmarkTask
 from inferlab.loadgen.settings import ComposedConf, Layer, compose, parse_user_conf
 from inferlab.results import environment
 from inferlab.results.metrics import write_metrics
-from inferlab.results.schema import SCHEMA_VERSION, accuracy_section, flags_section
+from inferlab.results.models import (
+    Accuracy,
+    Audit,
+    BenchmarkInfo,
+    Counts,
+    ErrorInfo,
+    LoadgenInfo,
+    LoadgenKey,
+    OfficialResult,
+    Ready,
+    RunResult,
+    Start,
+    Status,
+    Validity,
+    WorkerInfo,
+)
+from inferlab.results.schema import accuracy_section, flags_section
 from inferlab.results.store import create_run_dir
 from inferlab.results.system import capture_system
 from inferlab.runner.backends import build_dataset
@@ -31,26 +48,18 @@ from inferlab.runner.telemetry import TelemetrySampler, gpu_indices_for, with_sa
 
 log = logging.getLogger(__name__)
 
-NULL_BATCH = 256
 
-
-def _check_torch(cfg: RunConfig) -> None:
-    import importlib.util
-
-    from inferlab.backends.torch.config import TorchBackendConfig
-
-    if importlib.util.find_spec("torch") is None:
-        raise UnsupportedError(
-            "the torch backend needs PyTorch, which is not installed",
-            "pip install 'inferlab[torch]' (or use --backend null)",
-        )
+def _check_backend(cfg: RunConfig) -> None:
+    """The backend's static checks (its config section's), before anything is built."""
+    from inferlab.backends.base import StaticContext
     from inferlab.config.devices import parse_devices
+    from inferlab.runner.backends import refuse_several_devices
 
+    refuse_several_devices(cfg)
     devs = parse_devices(cfg.device)
-    for device in dict.fromkeys([devs.first] if devs.all_devices else devs.replicas()):
-        TorchBackendConfig(
-            device=device, dtype=cfg.dtype, threads=cfg.threads, mode=cfg.resolved_torch_mode
-        ).check_static()
+    devices = [devs.first] if devs.all_devices else devs.replicas()
+    ctx = StaticContext(cfg.device, tuple(devices), devs.multi, cfg.dtype, cfg.threads)
+    cfg.backend_options.check_static(ctx)
 
 
 def prepare(cfg: RunConfig) -> dict[str, Any]:
@@ -64,25 +73,7 @@ def prepare(cfg: RunConfig) -> dict[str, Any]:
         )
     variant = spec.variant(cfg.variant, cfg.backend)
     task: BenchmarkTask = registry.resolve(spec.task)
-    if cfg.backend == "torch":
-        _check_torch(cfg)
-    if cfg.backend == "onnxruntime":
-        from inferlab.backends.onnxruntime.config import OrtBackendConfig
-        from inferlab.config.devices import parse_devices
-
-        if parse_devices(cfg.device).multi:
-            raise UnsupportedError(
-                f"--device {cfg.device}: several devices are supported with the torch and null "
-                "backends only",
-                "use one --device with --backend onnxruntime",
-            )
-        OrtBackendConfig(device=cfg.device, threads=cfg.threads).check_static()
-        if cfg.dtype != "fp32":
-            raise UnsupportedError(
-                f"--dtype {cfg.dtype} does not apply to onnxruntime: an ONNX graph runs in the "
-                "dtypes stored in the file",
-                "drop --dtype (or export a 16-bit/quantized model file)",
-            )
+    _check_backend(cfg)
     if variant.fmt == "random-init" and cfg.model_path is not None:
         raise ConfigError(
             f"the {variant.name} variant has random weights and no checkpoint format "
@@ -91,14 +82,14 @@ def prepare(cfg: RunConfig) -> dict[str, Any]:
         )
     dataset_path = task.resolve_dataset_path(cfg.data_dir, cfg.dataset_path)
     model_path = None
-    if cfg.backend != "null":
+    if cfg.backend_options.loads_model:
         # look for the official checkpoint under the data root only for variants that have one
         root = cfg.data_dir if variant.checkpoint_name else None
         model_path = task.resolve_model_path(root, cfg.model_path, variant)
         synthetic = spec.synthetic_variant
         if cfg.variant is None and synthetic and dataset_path is None and model_path is None:
             small = spec.variant(synthetic)
-            if cfg.backend in small.backends:
+            if small.supports(cfg.backend):
                 log.info("no dataset and no checkpoint: using the %r variant", small.name)
                 variant = small
     if variant.fmt == "onnx" and model_path is None:
@@ -236,19 +227,20 @@ def needs_calibration(cfg: RunConfig, user_values: dict[str, float]) -> bool:
     return key not in cfg.loadgen and key not in user_values
 
 
-def run(cfg: RunConfig) -> dict[str, Any]:
-    """Run one benchmark/scenario/mode; returns the stored result.json content."""
+def run(cfg: RunConfig) -> RunResult:
+    """Run one benchmark/scenario/mode; writes and returns its result (result.json)."""
     t0 = time.perf_counter()
     p = prepare(cfg)
     spec: BenchmarkSpec = p["spec"]
     scenario: Scenario = p["scenario"]
     dataset = p["dataset"]
-    if cfg.backend == "null" and cfg.batch_size is None:
-        batch_size, batch_source = NULL_BATCH, "the null backend's default"
-    else:
-        batch_size, batch_source = resolve_batch_size(
-            spec, scenario, requested=cfg.batch_size, backend=cfg.backend, device=cfg.device
-        )
+    batch_size, batch_source = resolve_batch_size(
+        spec,
+        scenario,
+        requested=cfg.batch_size,
+        device=cfg.device,
+        rule=cfg.backend_options.batch_rule,
+    )
     system = capture_system(backend=cfg.backend)  # a bad INFERLAB_SYSTEM_JSON fails here
     started = now_iso()
     run_dir = create_run_dir(cfg.out, spec.id, scenario.value, cfg.audit or cfg.mode).resolve()
@@ -257,10 +249,10 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     composed: dict[str, ComposedConf] = {}
     audit_path: Path | None = None
 
-    def write_conf(ready: dict[str, Any]) -> dict[str, Any]:
+    def write_conf(ready: Ready) -> Start:
         nonlocal audit_path
         layers = loadgen_layers(
-            cfg, spec, scenario, dataset.total_count, ready.get("calibration"), p["user_values"]
+            cfg, spec, scenario, dataset.total_count, ready.calibration, p["user_values"]
         )
         conf = compose(spec.loadgen_name, scenario.value, layers)
         composed["conf"] = conf
@@ -272,110 +264,110 @@ def run(cfg: RunConfig) -> dict[str, Any]:
             audit_path = run_dir / "audit.config"
             atomic_write_text(audit_path, p["audit_text"])
         sampler.start()  # the worker starts the LoadGen test on the message returned here
-        return {
-            "user_conf": str(run_dir / "user.conf"),
-            "audit_config": str(audit_path) if audit_path else None,
-        }
+        return Start(user_conf=run_dir / "user.conf", audit_config=audit_path)
 
     paths = {"dataset": p["dataset_path"], "model": p["model_path"]}
-    job = job_for(cfg, paths, batch_size, calibrate=needs_calibration(cfg, p["user_values"]))
-    job["variant"] = p["variant"].name
+    plan = job_for(
+        cfg,
+        p["variant"].name,
+        paths,
+        batch_size,
+        calibrate=needs_calibration(cfg, p["user_values"]),
+    )
     try:
-        out = run_worker(run_dir, job, write_conf, watchdog_s=cfg.watchdog_s)
+        out = run_worker(run_dir, plan, write_conf, watchdog_s=cfg.watchdog_s)
     finally:
         telemetry = sampler.stop()
 
-    result: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "status": "running",
-        "inferlab_version": __version__,
-        "run_dir": str(run_dir),
-        "started_at": started,
-        "finished_at": None,
-        "benchmark": {
-            "id": spec.id,
-            "loadgen_name": spec.loadgen_name,
-            "checker_name": spec.checker_name,
-            "variant": p["variant"].__dict__,
-        },
-        "scenario": scenario.value,
-        "mode": cfg.mode,
-        "config": cfg.model_dump(mode="json"),
-        "round": p["round"],
-        "dataset": dataset.describe(),
-        "model": (out.ready or {}).get("model"),
-        "backend": (out.ready or {}).get("backend"),
-        "calibration": (out.ready or {}).get("calibration"),
-        "batching": {
-            **((out.ready or {}).get("batching") or {}),
+    ready, done = out.ready, out.done
+    timings = {**out.timings, **(ready.timings if ready else {}), **(done.timings if done else {})}
+    fin = Finished()
+    try:
+        if out.interrupted:
+            fin.status = "interrupted"
+            fin.error = ErrorInfo(kind="interrupted", message="stopped by Ctrl-C")
+        elif done is None:
+            kind, message = describe_failure(out)
+            fin.error = ErrorInfo(kind=kind, message=message)
+        else:
+            _finish(fin, cfg, p, run_dir, ready.model if ready else None)
+    except InferlabError as exc:
+        fin.status = "failed"
+        fin.error = ErrorInfo(kind=type(exc).__name__, message=str(exc))
+    except KeyboardInterrupt:  # while parsing logs / evaluating accuracy: the test itself ended
+        out.interrupted = True
+        fin.status = "interrupted"
+        fin.error = ErrorInfo(kind="interrupted", message="stopped by Ctrl-C after the test")
+    if fin.accuracy_eval_s is not None:
+        timings["accuracy_eval_s"] = fin.accuracy_eval_s
+    counts = fin.result.counts if fin.result is not None else None
+    provenance = composed["conf"].provenance() if composed else {}
+    result = RunResult(
+        status=fin.status,
+        inferlab_version=__version__,
+        run_dir=run_dir,
+        started_at=started,
+        benchmark=BenchmarkInfo(
+            id=spec.id,
+            loadgen_name=spec.loadgen_name,
+            checker_name=spec.checker_name,
+            variant=p["variant"].__dict__,
+        ),
+        scenario=scenario.value,
+        mode=cfg.mode,
+        config=cfg.model_dump(mode="json"),
+        round=fin.round or p["round"],
+        dataset=dataset.describe(),
+        model=ready.model if ready else None,
+        backend=ready.backend if ready else None,
+        calibration=ready.calibration if ready else None,
+        batching={
+            **(ready.batching if ready else {}),
             "max_batch_source": batch_source,
             "loop_threads": cfg.resolved_loop_threads,
             "max_inflight_batches": cfg.resolved_max_inflight_batches,
         },
-        "sample_store": (out.ready or {}).get("sample_store"),
-        "replicas": replica_figures((out.done or {}).get("replicas")),
-        "data_checks": p["verified"],
-        "environment": environment.capture(),
-        "loadgen": {
-            "version": p["loadgen_version"],
-            "user_conf": "user.conf" if composed else None,
-            "keys": composed["conf"].provenance() if composed else {},
-            "audit_config": str(cfg.audit_config) if cfg.audit_config else None,
-            "audit_applied": False,
-            "trace_kept": bool(cfg.trace),
-            "probe": p["probe"],
-            "config_load": (out.done or {}).get("config_load"),
+        sample_store=ready.sample_store if ready else None,
+        replicas=replica_figures(done.replicas if done else None),
+        data_checks=p["verified"],
+        environment=environment.capture(),
+        loadgen=LoadgenInfo(
+            version=p["loadgen_version"],
+            user_conf="user.conf" if composed else None,
+            keys={k: LoadgenKey.model_validate(v) for k, v in provenance.items()},
+            audit_config=str(cfg.audit_config) if cfg.audit_config else None,
+            audit_applied=fin.audit_applied,
+            trace_kept=bool(cfg.trace),
+            probe=p["probe"],
+            config_load=done.config_load if done else None,
             # "native" (C++ SUT, no GIL per sample) or "python" (a callback per query)
-            "issue_path": (out.done or {}).get("issue_path"),
-            "issue_path_detail": (out.done or {}).get("issue_path_detail"),
-        },
-        "audit": {"test": cfg.audit, "config": "audit.config", "applied": False}
-        if cfg.audit
-        else None,
-        "result": None,
-        "accuracy": None,
-        "flags": None,
-        "worker": {"pid": out.pid, "exit_code": out.exit_code},
-        "timings": dict(out.timings),
-        "telemetry": telemetry,
-        "system": system,
-        "error": None,
-    }
-    if (out.ready or {}).get("timings"):
-        result["timings"].update(out.ready["timings"])  # type: ignore[index]
-    if out.done and out.done.get("timings"):
-        result["timings"].update(out.done["timings"])
-
-    try:
-        if out.interrupted:
-            result["status"] = "interrupted"
-            result["error"] = {"kind": "interrupted", "message": "stopped by Ctrl-C"}
-        elif out.done is None:
-            kind, message = describe_failure(out)
-            result["status"] = "failed"
-            result["error"] = {"kind": kind, "message": message}
-        else:
-            _finish(result, cfg, p, run_dir)
-    except InferlabError as exc:
-        result["status"] = "failed"
-        result["error"] = {"kind": type(exc).__name__, "message": str(exc)}
-    except KeyboardInterrupt:  # while parsing logs / evaluating accuracy: the test itself ended
-        out.interrupted = True
-        result["status"] = "interrupted"
-        result["error"] = {"kind": "interrupted", "message": "stopped by Ctrl-C after the test"}
-    counts = (result["result"] or {}).get("counts") or {}
-    result["telemetry"] = with_samples(telemetry, counts.get("samples"))
-    result["flags"] = flags_section(cfg, spec, result)
-    result["finished_at"] = now_iso()
-    result["timings"]["total_s"] = round(time.perf_counter() - t0, 3)
+            issue_path=done.issue_path if done else None,
+            issue_path_detail=done.issue_path_detail if done else None,
+            **fin.loadgen,
+        ),
+        audit=Audit(test=cfg.audit, applied=fin.audit_applied) if cfg.audit else None,
+        result=fin.result,
+        accuracy=fin.accuracy,
+        worker=WorkerInfo(pid=out.pid, exit_code=out.exit_code),
+        timings=timings,
+        telemetry=with_samples(telemetry, counts.samples if counts else None),
+        system=system,
+        error=fin.error,
+    )
+    flags = flags_section(cfg, spec, result)
+    timings["total_s"] = round(time.perf_counter() - t0, 3)
+    result = result.model_copy(
+        update={"flags": flags, "finished_at": now_iso(), "timings": timings}
+    )
     try:
         write_metrics(run_dir, result)
     except Exception as exc:  # metrics are derived data: never lose the result for them
         log.warning("metrics.json/metrics.csv not written: %s", exc)
-    atomic_write_json(run_dir / "result.json", result)  # written last: marks the run complete
+    stored = result.to_json()
+    atomic_write_json(run_dir / "result.json", stored)  # written last: marks the run complete
     if out.interrupted:
         raise RunInterrupted(f"run interrupted; partial outputs kept in {run_dir}")
-    return result
+    return RunResult.model_validate(stored)  # as a reader of result.json gets it
 
 
 def replica_figures(stats: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
@@ -387,7 +379,28 @@ def replica_figures(stats: list[dict[str, Any]] | None) -> list[dict[str, Any]] 
     return [{**r, "share": round(int(r.get("samples", 0)) / total, 4)} for r in stats]
 
 
-def _finish(result: dict[str, Any], cfg: RunConfig, p: dict[str, Any], run_dir: Path) -> None:
+@dataclass
+class Finished:
+    """What a finished test adds to its result, filled step by step by :func:`_finish` (what
+    it found before an error is kept)."""
+
+    status: Status = "failed"
+    error: ErrorInfo | None = None
+    round: str | None = None  # the round of the seeds LoadGen applied (when none was asked)
+    loadgen: dict[str, Any] = field(default_factory=dict)  # the detail log's sections
+    audit_applied: bool = False
+    result: OfficialResult | None = None
+    accuracy: Accuracy | None = None
+    accuracy_eval_s: float | None = None
+
+
+def _finish(
+    fin: Finished,
+    cfg: RunConfig,
+    p: dict[str, Any],
+    run_dir: Path,
+    model: dict[str, Any] | None,
+) -> None:
     from inferlab.loadgen.logs import outcome, parse_detail, parse_summary
 
     trace = run_dir / "mlperf_log_trace.json"
@@ -405,55 +418,50 @@ def _finish(result: dict[str, Any], cfg: RunConfig, p: dict[str, Any], run_dir: 
     ]
     seed_round = round_for_seeds(*seeds) if None not in seeds else None  # type: ignore[arg-type]
     if seed_round and not cfg.round:
-        result["round"] = seed_round
-    field, unit, div = OFFICIAL_FIELD[p["scenario"]]
+        fin.round = seed_round
+    field_, unit, div = OFFICIAL_FIELD[p["scenario"]]
     value = oc.result  # None when LoadGen has no estimate (early stopping not met)
-    audit_applied = any("Audit Config" in w for w in detail.warnings)
-    result["loadgen"]["audit_applied"] = audit_applied
-    if result.get("audit"):
-        result["audit"]["applied"] = audit_applied
-    result["loadgen"]["effective"] = oc.effective
-    result["loadgen"]["results"] = {
-        k: v
-        for k, v in detail.values.items()
-        if k.startswith(("result_", "early_stopping_latency"))
-        and isinstance(v, int | float)
-        and not isinstance(v, bool)
-    }
-    result["loadgen"]["seeds"] = {**oc.seeds, "round": seed_round}
-    result["loadgen"]["errors"] = detail.errors
-    result["loadgen"]["warnings"] = detail.warnings
-    result["result"] = {
-        "official_field": field,
-        "value": (value / div) if isinstance(value, int | float) else None,
-        "unit": unit,
-        "raw_value": value,
-        "validity": oc.validity,
-        "invalid_reasons": oc.invalid_reasons,
-        "loadgen_reason": oc.loadgen_reason,
-        "early_stopping": oc.early_stopping,
-        "constraints": oc.constraints,
-        "counts": {
-            "queries": oc.query_count,
-            "samples": oc.sample_count,
-            "duration_s": oc.duration_s,
+    fin.audit_applied = any("Audit Config" in w for w in detail.warnings)
+    fin.loadgen = {
+        "effective": oc.effective,
+        "results": {
+            k: v
+            for k, v in detail.values.items()
+            if k.startswith(("result_", "early_stopping_latency"))
+            and isinstance(v, int | float)
+            and not isinstance(v, bool)
         },
+        "seeds": {**oc.seeds, "round": seed_round},
+        "errors": detail.errors,
+        "warnings": detail.warnings,
     }
+    fin.result = OfficialResult(
+        official_field=field_,
+        value=(value / div) if isinstance(value, int | float) else None,
+        unit=unit,
+        raw_value=value,
+        validity=cast(Validity, oc.validity),  # checked by the model
+        invalid_reasons=oc.invalid_reasons,
+        loadgen_reason=oc.loadgen_reason,
+        early_stopping=oc.early_stopping,
+        constraints=oc.constraints,
+        counts=Counts(queries=oc.query_count, samples=oc.sample_count, duration_s=oc.duration_s),
+    )
     if cfg.mode == Mode.ACCURACY.value:
         t = time.perf_counter()
-        result["accuracy"] = accuracy_section(cfg, p, run_dir, result)
-        result["timings"]["accuracy_eval_s"] = round(time.perf_counter() - t, 3)
-        result["status"] = "ok" if not detail.errors else "failed"
-        if detail.errors:
-            result["error"] = {"kind": "loadgen", "message": "; ".join(detail.errors[:3])}
+        fin.accuracy = accuracy_section(cfg, p, run_dir, model, fin.round or p["round"])
+        fin.accuracy_eval_s = round(time.perf_counter() - t, 3)
+        fin.status = "ok" if not detail.errors else "failed"
     else:
-        result["status"] = {"VALID": "ok", "INVALID": "invalid"}.get(oc.validity or "", "failed")
-        if detail.errors:
-            result["error"] = {"kind": "loadgen", "message": "; ".join(detail.errors[:3])}
-    if result.get("audit") and not audit_applied:
-        result["status"] = "failed"
-        result["error"] = {
-            "kind": "audit",
-            "message": f"LoadGen did not apply the {cfg.audit} audit.config (see worker.log); "
+        fin.status = (
+            "ok" if oc.validity == "VALID" else "invalid" if oc.validity == "INVALID" else "failed"
+        )
+    if detail.errors:
+        fin.error = ErrorInfo(kind="loadgen", message="; ".join(detail.errors[:3]))
+    if cfg.audit and not fin.audit_applied:
+        fin.status = "failed"
+        fin.error = ErrorInfo(
+            kind="audit",
+            message=f"LoadGen did not apply the {cfg.audit} audit.config (see worker.log); "
             "the run cannot serve as a compliance test",
-        }
+        )

@@ -1,5 +1,6 @@
-"""Composition of a run's dataset and backend (the one place that branches on the backend's
-name), shared by the supervisor's preflight and the worker."""
+"""Composition of a run's dataset and backend replicas, shared by the supervisor's preflight and
+the worker. What differs between backends is asked of the backend's config section
+(``cfg.backend_options``, :mod:`inferlab.backends`), never of its name."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from inferlab.backends.base import BuildContext
+from inferlab.backends.registry import section_classes
 from inferlab.config.run_config import RunConfig
 from inferlab.core.backend import Backend
 from inferlab.core.dataset import Dataset
@@ -25,6 +28,20 @@ class Replica:
     device_inputs: bool  # store.predict(backend, indices) runs the batch on the device
 
 
+def refuse_several_devices(cfg: RunConfig) -> None:
+    """UnsupportedError when ``--device`` names several devices and the backend runs one."""
+    from inferlab.config.devices import parse_devices
+
+    if cfg.backend_options.multi_device or not parse_devices(cfg.device).multi:
+        return
+    able = [c.model_fields["name"].default for c in section_classes() if c.multi_device]
+    raise UnsupportedError(
+        f"--device {cfg.device}: several devices are supported with the "
+        f"{' and '.join(able)} backends only",
+        f"use one --device with --backend {cfg.backend}",
+    )
+
+
 def build_replicas(
     cfg: RunConfig,
     spec: BenchmarkSpec,
@@ -41,27 +58,20 @@ def build_replicas(
     from inferlab.config.devices import parse_devices
     from inferlab.core.sample_store import HostStore, supports_device_store
 
+    section = cfg.backend_options
     devs = parse_devices(cfg.device)
-    available = None
-    if devs.kind == "cuda" and cfg.backend == "torch":
-        import torch
-
-        available = torch.cuda.device_count()
+    available = section.cuda_device_count() if devs.kind == "cuda" else None
     devices = devs.replicas(available)
     labels = devs.labels(available)
-    if len(devices) > 1 and cfg.backend == "onnxruntime":
+    refuse_several_devices(cfg)
+    choice = section.store_choice()
+    want_device = choice == "device" or (choice == "auto" and devs.kind == "cuda")
+    use_device_store = section.device_stores and want_device and supports_device_store(dataset)
+    if choice == "device" and not use_device_store:
         raise UnsupportedError(
-            "several devices are supported with the torch and null backends only",
-            "use one --device with --backend onnxruntime",
-        )
-    want_device = cfg.sample_store == "device" or (
-        cfg.sample_store == "auto" and devs.kind == "cuda"
-    )
-    use_device_store = cfg.backend == "torch" and want_device and supports_device_store(dataset)
-    if cfg.sample_store == "device" and not use_device_store:
-        raise UnsupportedError(
-            f"sample_store=device needs the torch backend and a dataset with raw uint8 samples "
-            f"(this run: backend {cfg.backend}, {type(dataset).__name__})",
+            f"sample_store=device needs a backend that keeps samples on the device and a "
+            f"dataset with raw uint8 samples (this run: backend {cfg.backend}, "
+            f"{type(dataset).__name__})",
             "use --set sample_store=host (or auto)",
         )
     host = HostStore(dataset)
@@ -81,16 +91,8 @@ def build_replicas(
         )
         store: Any = host
         if use_device_store:
-            from inferlab.backends.torch.store import DeviceStore
-
-            tb: Any = backend
-            store = DeviceStore(
-                dataset,
-                tb.device,
-                tb.dtype,
-                channels_last=bool(tb.config.channels_last),
-                capacity=min(dataset.total_count, spec.performance_sample_count),
-            )
+            capacity = min(dataset.total_count, spec.performance_sample_count)
+            store = section.device_store(backend, dataset, capacity)
         replicas.append(Replica(label, backend, store, use_device_store))
     assert facts is not None
     return replicas, facts
@@ -109,68 +111,20 @@ def build_backend(
     dataset: Dataset | None = None,
 ) -> tuple[Backend, ModelFacts]:
     """The backend of one replica on ``device`` (default: ``cfg.device``, a single device)."""
-    device = device or cfg.device
-    if cfg.backend == "null":
-        from inferlab.backends.null.backend import NullBackend
-
-        null = NullBackend(
-            output_shape=task.null_output_shape(variant),
-            max_batch=batch_size,
-            service_time_s=cfg.null_service_time_ms / 1000.0,
-        )
-        return null, ModelFacts(random_weights=True, extra={"null_backend": True})
-    if cfg.backend == "torch":
-        from inferlab.backends.torch.backend import TorchBackend
-        from inferlab.backends.torch.config import TorchBackendConfig
-
-        on_cuda = device.startswith("cuda")
-        compile_dir = cfg.compile_cache_dir or (
-            cache_dir / "torch-compile" if cache_dir is not None else None
-        )
-        tcfg = TorchBackendConfig(
-            device=device,
-            dtype=cfg.dtype,
-            max_batch=batch_size,
-            threads=cfg.threads,
-            mode=cfg.resolved_torch_mode,
-            fold_bn=on_cuda if cfg.fold_bn is None else cfg.fold_bn,
-            channels_last=(
-                on_cuda and task.image_inputs if cfg.channels_last is None else cfg.channels_last
-            ),
-            compile_cache_dir=str(compile_dir) if compile_dir is not None else None,
-        )
-        model, facts = task.build_model(variant, model_path, seed=cfg.seed)
-        calibration = None
-        if cfg.dtype in ("int8", "fp8"):
-            if dataset is None:
-                raise AssertionError(f"{cfg.dtype} calibration needs the run's dataset")
-            calibration = task.calibration_set(dataset, cfg.data_dir, batch_size)
-        backend = TorchBackend(
-            model, tcfg, random_weights=facts.random_weights, calibration=calibration
-        )
-        return backend, facts
-    if cfg.backend == "onnxruntime":
-        import hashlib
-
-        from inferlab.backends.onnxruntime.backend import OrtBackend
-        from inferlab.backends.onnxruntime.config import OrtBackendConfig
-
-        if model_path is None:
-            raise AssertionError("prepare() guarantees an ONNX model path")
-        ocfg = OrtBackendConfig(device=device, max_batch=batch_size, threads=cfg.threads)
-        io = task.onnx_io(variant)
-        ort_backend = OrtBackend(model_path, ocfg, io)
-        digest = hashlib.sha256()
-        with model_path.open("rb") as fh:
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
-        return ort_backend, ModelFacts(
-            random_weights=False,
-            path=str(model_path),
-            sha256=digest.hexdigest(),
-            size_bytes=model_path.stat().st_size,
-        )
-    raise AssertionError(cfg.backend)
+    ctx = BuildContext(
+        device=device or cfg.device,
+        dtype=cfg.dtype,
+        max_batch=batch_size,
+        threads=cfg.threads,
+        seed=cfg.seed,
+        task=task,
+        variant=variant,
+        model_path=model_path,
+        data_dir=cfg.data_dir,
+        cache_dir=cache_dir,
+        dataset=dataset,
+    )
+    return cfg.backend_options.build(ctx)
 
 
 def build_dataset(

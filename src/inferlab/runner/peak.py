@@ -8,7 +8,6 @@ own run directory, and keeps ``peak.json`` up to date after every probe. See doc
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +20,8 @@ from inferlab.core.clock import now_iso
 from inferlab.core.errors import ConfigError, InferlabError
 from inferlab.core.files import atomic_write_json
 from inferlab.core.spec import BenchmarkSpec, Mode, Scenario
+from inferlab.results.load import ResultError, load_run
+from inferlab.results.models import RunResult
 from inferlab.results.store import create_run_dir
 from inferlab.runner import api
 from inferlab.runner.supervisor import RunInterrupted
@@ -254,31 +255,27 @@ def _latency(run_dir: Path) -> dict[str, Any]:
     return out
 
 
-def _qps_of(result: dict[str, Any]) -> float | None:
-    lg = result.get("loadgen") or {}
-    eff = (lg.get("effective") or {}).get("effective_target_qps")
-    key = (lg.get("keys") or {}).get("target_qps") or {}
-    value = eff if eff is not None else key.get("value")
+def _qps_of(result: RunResult) -> float | None:
+    eff = (result.loadgen.effective or {}).get("effective_target_qps")
+    key = result.loadgen.keys.get("target_qps")
+    value = eff if eff is not None else key.value if key is not None else None
     return float(value) if isinstance(value, int | float) else None
 
 
-def run_record(result: dict[str, Any], qps: float | None) -> dict[str, Any]:
+def run_record(result: RunResult, qps: float | None) -> dict[str, Any]:
     """One probe or confirming run as peak.json lists it."""
-    res = result.get("result") or {}
-    run_dir = Path(result["run_dir"])
+    res, run_dir = result.result, result.run_dir
     rec: dict[str, Any] = {
         "target_qps": qps if qps is not None else _qps_of(result),
-        "status": result.get("status"),
-        "validity": res.get("validity"),
-        "achieved_qps": res.get("value"),
-        "invalid_reasons": res.get("invalid_reasons") or [],
+        "status": result.status,
+        "validity": res.validity if res else None,
+        "achieved_qps": res.value if res else None,
+        "invalid_reasons": list(res.invalid_reasons) if res else [],
         **_latency(run_dir),
         "run_dir": str(run_dir),
-        "duration_s": (result.get("timings") or {}).get("total_s"),
+        "duration_s": result.timings.get("total_s"),
     }
-    if result.get("error"):
-        rec["error"] = result["error"]
-    return rec
+    return {**rec, "error": result.error.model_dump()} if result.error is not None else rec
 
 
 def _hopeless(rec: dict[str, Any]) -> bool:
@@ -415,8 +412,8 @@ class _Driver:
                     "run_dir": str(d.resolve()),
                 }
                 try:  # api.run writes result.json (status interrupted) before it raises
-                    rec = run_record(json.loads((d / "result.json").read_text()), self.current_qps)
-                except (OSError, ValueError, KeyError):
+                    rec = run_record(load_run(d).result, self.current_qps)
+                except ResultError:
                     pass
                 if kind == "probes":
                     rec["index"] = len(self.doc["probes"]) + 1

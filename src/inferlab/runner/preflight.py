@@ -24,16 +24,6 @@ log = logging.getLogger(__name__)
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 
 
-def _cache_bytes(benchmark: str) -> int:
-    """Preprocessed-cache size of a benchmark that caches (ResNet50: uint8 crops)."""
-    if benchmark != "resnet50":
-        return 0
-    from inferlab.benchmarks.resnet50.imagenet_import import VAL_COUNT
-    from inferlab.benchmarks.resnet50.preprocess import CROP_SIZE
-
-    return VAL_COUNT * CROP_SIZE * CROP_SIZE * 3
-
-
 @dataclass(frozen=True)
 class Check:
     name: str
@@ -206,7 +196,7 @@ def check_data(r: Report, benchmark: str, root: Path | None, *, verify_full: boo
                 FAIL if src.kind in ("dataset", "model") else WARN,
                 f"not prepared ({how})",
                 f"inferlab prepare {benchmark} --data-dir {root}"
-                + (" --from PATH" if src.acquisition == "manual" else ""),
+                + (" --from PATH" if src.importer is not None else ""),
             )
             continue
         res = manifest.full_check(entry) if verify_full else manifest.quick_check(entry)
@@ -220,7 +210,7 @@ def check_data(r: Report, benchmark: str, root: Path | None, *, verify_full: boo
                 res.detail,
                 f"inferlab prepare {benchmark} --data-dir {root} (re-verifies or re-fetches it)",
             )
-    cache = _cache_bytes(bs.benchmark)
+    cache = bs.preprocessed_cache_bytes()  # what the benchmark declares it caches
     need = missing_bytes + cache
     free = shutil.disk_usage(root).free
     detail = f"{_human(free)} free; still needed: {_human(missing_bytes)} data"
@@ -243,10 +233,15 @@ def preflight(
     r = Report()
     check_python(r)
     check_loadgen(r)
-    if backend == "torch":
-        check_torch(r, device)
-    elif backend == "onnxruntime":
-        check_onnxruntime(r)
+    from inferlab.backends.registry import section_class
+
+    # the libraries the backend's section says it needs, each checked by its own check
+    library_checks = {
+        "torch": lambda: check_torch(r, device),
+        "onnxruntime": lambda: check_onnxruntime(r),
+    }
+    for library in section_class(backend).requires:
+        library_checks[library]()
     if benchmark is not None:
         check_data(r, benchmark, data_dir, verify_full=verify_full)
     return r

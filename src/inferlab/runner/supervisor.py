@@ -5,7 +5,6 @@ Used by the CLI and the Python API alike (``inferlab.runner.run``).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -16,13 +15,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from inferlab.config.loader import default_cache_dir
 from inferlab.config.run_config import RunConfig
 from inferlab.core.errors import InferlabError
-from inferlab.core.files import atomic_write_json
-from inferlab.runner.protocol import Channel
+from inferlab.core.files import atomic_write_text
+from inferlab.results.models import (
+    AnyWorkerMessage,
+    Done,
+    Heartbeat,
+    Phase,
+    Ready,
+    RunPlan,
+    Start,
+    WorkerError,
+)
+from inferlab.runner.protocol import ProtocolError, supervisor_channel
 
 log = logging.getLogger(__name__)
 
@@ -33,26 +41,28 @@ class RunInterrupted(InferlabError):
 
 @dataclass
 class WorkerOutcome:
-    ready: dict[str, Any] | None = None
-    done: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
+    """What the supervisor saw of one worker: its typed messages and how it ended."""
+
+    ready: Ready | None = None
+    done: Done | None = None
+    error: WorkerError | None = None
     interrupted: bool = False
     watchdog: str | None = None
     exit_code: int | None = None
     pid: int | None = None
-    last_heartbeat: dict[str, Any] | None = None
+    last_heartbeat: Heartbeat | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
 
 class Worker:
     """A worker process in its own process group, talking over a socket pair."""
 
-    def __init__(self, run_dir: Path, job: dict[str, Any]) -> None:
+    def __init__(self, run_dir: Path, plan: RunPlan) -> None:
         self.run_dir = run_dir
         job_path = run_dir / "job.json"
-        atomic_write_json(job_path, job)
+        atomic_write_text(job_path, plan.model_dump_json(indent=2) + "\n")
         parent, child = socket.socketpair()
-        self.chan = Channel(parent)
+        self.chan = supervisor_channel(parent)
         self._log = open(run_dir / "worker.log", "ab")  # noqa: SIM115 (closed in close())
         env = dict(os.environ)
         env.setdefault("PYTHONUNBUFFERED", "1")
@@ -87,18 +97,19 @@ class Worker:
         self._log.close()
 
 
-_observer: Callable[[dict[str, Any]], None] | None = None
+Observed = AnyWorkerMessage | Phase
+_observer: Callable[[Observed], None] | None = None
 
 
-def observe(fn: Callable[[dict[str, Any]], None] | None) -> None:
-    """Let the CLI watch a run: ``fn`` gets every worker message (heartbeats: issued,
-    completed, resident samples) and ``{"event": "phase", "phase": ...}`` markers, in the
-    supervisor's thread. None stops it. Exceptions in ``fn`` are logged and ignored."""
+def observe(fn: Callable[[Observed], None] | None) -> None:
+    """Let the CLI watch a run: ``fn`` gets every worker message (a :class:`Heartbeat`: issued,
+    completed, resident samples) and :class:`Phase` markers, in the supervisor's thread. None
+    stops it. Exceptions in ``fn`` are logged and ignored."""
     global _observer
     _observer = fn
 
 
-def _notify(msg: dict[str, Any]) -> None:
+def _notify(msg: Observed) -> None:
     if _observer is not None:
         try:
             _observer(msg)
@@ -107,15 +118,19 @@ def _notify(msg: dict[str, Any]) -> None:
 
 
 def _recv_until(
-    worker: Worker, out: WorkerOutcome, want: str, *, watchdog_s: float
-) -> dict[str, Any] | None:
-    """Receive messages until `want` arrives; applies the watchdog while the test runs."""
+    worker: Worker, out: WorkerOutcome, want: type[Ready] | type[Done], *, watchdog_s: float
+) -> AnyWorkerMessage | None:
+    """Receive messages until one of type `want` arrives; applies the watchdog while the test
+    runs. None: the worker failed (``out`` says how)."""
     last_msg = time.monotonic()
     last_completed = -1
     last_progress = time.monotonic()
     while True:
         try:
             msg = worker.chan.recv(timeout=0.5)
+        except ProtocolError as exc:
+            out.error = WorkerError(kind="protocol", message=exc.message, fix=exc.fix)
+            return None
         except EOFError:
             msg = None
             try:
@@ -130,69 +145,69 @@ def _recv_until(
                 # drain what is left
                 try:
                     while (msg := worker.chan.recv(timeout=0.1)) is not None:
-                        if msg.get("event") in (want, "error"):
+                        if isinstance(msg, want | WorkerError):
                             break
-                except EOFError:
+                except (EOFError, ProtocolError):
                     msg = None
                 if msg is None:
                     out.exit_code = code
                     return None
             elif now - last_msg > watchdog_s:
+                hb = out.last_heartbeat
                 out.watchdog = (
                     f"worker sent nothing for {watchdog_s:.0f} s (hung); "
-                    f"last state: {out.last_heartbeat}"
+                    f"last state: {hb.model_dump(exclude={'event'}) if hb else None}"
                 )
                 return None
             else:
                 continue
         last_msg = now
         _notify(msg)
-        event = msg.get("event")
-        if event == "heartbeat":
+        if isinstance(msg, Heartbeat):
             out.last_heartbeat = msg
-            if msg["completed"] != last_completed or msg["outstanding"] == 0:
+            if msg.completed != last_completed or msg.outstanding == 0:
                 # progress, or idle (LoadGen loading the next set): neither is a stall
-                last_completed = msg["completed"]
+                last_completed = msg.completed
                 last_progress = now
-            elif msg["outstanding"] > 0 and now - last_progress > watchdog_s:
-                ids = msg.get("oldest_outstanding_ids", [])
+            elif msg.outstanding > 0 and now - last_progress > watchdog_s:
                 out.watchdog = (
                     f"the SUT completed no sample for {watchdog_s:.0f} s with "
-                    f"{msg['outstanding']} outstanding; oldest outstanding query ids: {ids}"
+                    f"{msg.outstanding} outstanding; oldest outstanding query ids: "
+                    f"{msg.oldest_outstanding_ids}"
                 )
                 return None
             continue
-        if event == "error":
+        if isinstance(msg, WorkerError):
             out.error = msg
             return None
-        if event == want:
+        if isinstance(msg, want):
             return msg
 
 
 def run_worker(
     run_dir: Path,
-    job: dict[str, Any],
-    write_conf: Any,
+    plan: RunPlan,
+    write_conf: Callable[[Ready], Start],
     *,
     watchdog_s: float,
 ) -> WorkerOutcome:
     """Start the worker, hand it user.conf after calibration, supervise it to the end."""
     out = WorkerOutcome()
-    worker = Worker(run_dir, job)
+    worker = Worker(run_dir, plan)
     out.pid = worker.proc.pid
     t0 = time.perf_counter()
     try:
-        _notify({"event": "phase", "phase": "building, warming up, calibrating"})
-        ready = _recv_until(worker, out, "ready", watchdog_s=max(watchdog_s, 600))
+        _notify(Phase(phase="building, warming up, calibrating"))
+        ready = _recv_until(worker, out, Ready, watchdog_s=max(watchdog_s, 600))
         out.timings["worker_ready_s"] = round(time.perf_counter() - t0, 3)
-        if ready is None:
+        if not isinstance(ready, Ready):
             return out
         out.ready = ready
-        start_msg = write_conf(ready)
-        worker.chan.send({"cmd": "start", **start_msg})
-        _notify({"event": "phase", "phase": "LoadGen test"})
+        worker.chan.send(write_conf(ready))
+        _notify(Phase(phase="LoadGen test"))
         t1 = time.perf_counter()
-        out.done = _recv_until(worker, out, "done", watchdog_s=watchdog_s)
+        done = _recv_until(worker, out, Done, watchdog_s=watchdog_s)
+        out.done = done if isinstance(done, Done) else None
         out.timings["test_s"] = round(time.perf_counter() - t1, 3)
         if out.done is not None:
             try:
@@ -212,23 +227,28 @@ def describe_failure(out: WorkerOutcome) -> tuple[str, str]:
     if out.watchdog:
         return "watchdog", out.watchdog
     if out.error:
-        fix = out.error.get("fix")
-        return out.error.get("kind", "error"), out.error["message"] + (
-            f" (fix: {fix})" if fix else ""
-        )
+        fix = out.error.fix
+        return out.error.kind, out.error.message + (f" (fix: {fix})" if fix else "")
     return "crash", (
         f"the worker exited with code {out.exit_code} before finishing; see worker.log"
     )
 
 
 def job_for(
-    cfg: RunConfig, paths: dict[str, Path | None], batch_size: int, *, calibrate: bool
-) -> dict[str, Any]:
-    return {
-        "config": json.loads(cfg.model_dump_json()),
-        "dataset_path": str(paths["dataset"]) if paths.get("dataset") else None,
-        "model_path": str(paths["model"]) if paths.get("model") else None,
-        "cache_dir": str(default_cache_dir(cfg) / "preprocessed"),
-        "batch_size": batch_size,
-        "calibrate": calibrate,
-    }
+    cfg: RunConfig,
+    variant: str,
+    paths: dict[str, Path | None],
+    batch_size: int,
+    *,
+    calibrate: bool,
+) -> RunPlan:
+    """The worker's plan (written to job.json)."""
+    return RunPlan(
+        config=cfg,
+        variant=variant,
+        dataset_path=paths.get("dataset"),
+        model_path=paths.get("model"),
+        cache_dir=default_cache_dir(cfg) / "preprocessed",
+        batch_size=batch_size,
+        calibrate=calibrate,
+    )

@@ -8,7 +8,6 @@ has written user.conf by then), runs the LoadGen test, reports "done".
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -26,7 +25,8 @@ from inferlab.config.run_config import RunConfig
 from inferlab.core import registry
 from inferlab.core.errors import InferlabError, RunFailed
 from inferlab.core.task import BatchPlan, BenchmarkTask, Payloads
-from inferlab.runner.protocol import Channel
+from inferlab.results.models import Done, Heartbeat, Ready, RunPlan, Start, WorkerError
+from inferlab.runner.protocol import Channel, worker_channel
 
 log = logging.getLogger("inferlab.worker")
 
@@ -110,7 +110,7 @@ class Stores:
 
 
 def _heartbeat(
-    chan: Channel,
+    chan: Channel[Start],
     dispatcher: Any,
     stop: threading.Event,
     lock: threading.Lock,
@@ -118,20 +118,19 @@ def _heartbeat(
 ) -> None:
     while not stop.wait(1.0):
         snap = dispatcher.snapshot()
-        msg = {
-            "event": "heartbeat",
+        msg = Heartbeat(
             # samples preprocessed and resident (LoadGen loads them at the start of the test)
-            "resident": getattr(dataset, "resident_count", None),
-            "issued": snap.issued,
-            "completed": snap.completed,
-            "outstanding": snap.issued - snap.completed,
-            "oldest_outstanding_ids": list(snap.oldest_outstanding_ids),
-            "since_last_completion_s": (
+            resident=getattr(dataset, "resident_count", None),
+            issued=snap.issued,
+            completed=snap.completed,
+            outstanding=snap.issued - snap.completed,
+            oldest_outstanding_ids=[int(i) for i in snap.oldest_outstanding_ids],
+            since_last_completion_s=(
                 None
                 if snap.last_completion_time is None
                 else round(time.monotonic() - snap.last_completion_time, 3)
             ),
-        }
+        )
         with lock:
             try:
                 chan.send(msg)
@@ -139,18 +138,17 @@ def _heartbeat(
                 return
 
 
-def _fatal(chan: Channel, lock: threading.Lock, exc: BaseException) -> None:
+def _fatal(chan: Channel[Start], lock: threading.Lock, exc: BaseException) -> None:
     """Report an error from a callback thread and end the process (LoadGen cannot be resumed)."""
     if isinstance(exc, InferlabError):
-        msg = {"event": "error", "kind": type(exc).__name__, "message": exc.message, "fix": exc.fix}
+        msg = WorkerError(kind=type(exc).__name__, message=exc.message, fix=exc.fix)
     else:
         log.error("SUT failure:\n%s", "".join(traceback.format_exception(exc)))
-        msg = {
-            "event": "error",
-            "kind": "RunFailed",
-            "message": f"the SUT failed: {exc!r}",
-            "fix": "see worker.log in the run directory",
-        }
+        msg = WorkerError(
+            kind="RunFailed",
+            message=f"the SUT failed: {exc!r}",
+            fix="see worker.log in the run directory",
+        )
     with lock:
         try:
             chan.send(msg)
@@ -202,7 +200,7 @@ def calibration_batches(plan: Any, n: int, scenario: str) -> list[np.ndarray]:
     return ends
 
 
-def work(job: dict[str, Any], chan: Channel) -> None:
+def work(job: RunPlan, chan: Channel[Start]) -> None:
     from inferlab.loadgen.adapter import (
         BatchLoop,
         TestSpec,
@@ -215,14 +213,12 @@ def work(job: dict[str, Any], chan: Channel) -> None:
     from inferlab.runner.calibration import measure
 
     t_start = time.perf_counter()
-    cfg = RunConfig.model_validate(job["config"])
+    cfg = job.config
     spec = registry.get(cfg.benchmark)
-    variant = spec.variant(job.get("variant") or cfg.variant, cfg.backend)
+    variant = spec.variant(job.variant, cfg.backend)
     task: BenchmarkTask = registry.resolve(spec.task)
-    dataset_path = Path(job["dataset_path"]) if job.get("dataset_path") else None
-    model_path = Path(job["model_path"]) if job.get("model_path") else None
-    cache_dir = Path(job["cache_dir"]) if job.get("cache_dir") else None
-    batch_size = int(job["batch_size"])
+    dataset_path, model_path, cache_dir = job.dataset_path, job.model_path, job.cache_dir
+    batch_size = job.batch_size
 
     dataset = build_dataset(cfg, task, variant, dataset_path, cache_dir=cache_dir)
     replicas, facts = build_replicas(
@@ -245,7 +241,7 @@ def work(job: dict[str, Any], chan: Channel) -> None:
     t_warm = time.perf_counter()
 
     calibration = None
-    if job.get("calibrate"):
+    if job.calibrate:
         n = min(dataset.total_count, max(batch_size, 8))
         if plan.variable_cost:
             n = min(dataset.total_count, 8 * batch_size)
@@ -268,23 +264,22 @@ def work(job: dict[str, Any], chan: Channel) -> None:
     if len(replicas) > 1:
         describe["replicas"] = [r.label for r in replicas]
     chan.send(
-        {
-            "event": "ready",
-            "calibration": calibration,
-            "backend": describe,
-            "capabilities": backend.capabilities.__dict__,
-            "model": facts.__dict__,
-            "batching": plan.facts,
-            "sample_store": stores.describe()[0],
-            "timings": {
+        Ready(
+            calibration=calibration,
+            backend=describe,
+            capabilities=backend.capabilities.__dict__,
+            model=facts.__dict__,
+            batching=plan.facts,
+            sample_store=stores.describe()[0],
+            timings={
                 "build_s": round(t_built - t_start, 3),
                 "warmup_s": round(t_warm - t_built, 3),
                 "calibration_s": round(time.perf_counter() - t_warm, 3),
             },
-        }
+        )
     )
     msg = chan.recv()
-    if not msg or msg.get("cmd") != "start":
+    if msg is None:
         raise InferlabError("the supervisor did not send 'start'", "rerun")
 
     send_lock = threading.Lock()
@@ -306,14 +301,14 @@ def work(job: dict[str, Any], chan: Channel) -> None:
         target=_heartbeat, args=(chan, dispatcher, stop, send_lock, dataset), daemon=True
     )
     test = TestSpec(
-        user_conf=Path(msg["user_conf"]),
+        user_conf=msg.user_conf,
         model=spec.loadgen_name,
         scenario=cfg.scenario,
         mode=cfg.mode,
         out_dir=Path.cwd(),
         total_count=dataset.total_count,
         performance_count=min(spec.performance_sample_count, dataset.total_count),
-        audit_config=Path(msg["audit_config"]) if msg.get("audit_config") else None,
+        audit_config=msg.audit_config,
         trace=cfg.trace,
         native_issue=cfg.native_issue,
     )
@@ -341,25 +336,24 @@ def work(job: dict[str, Any], chan: Channel) -> None:
         r.backend.close()
     with send_lock:
         chan.send(
-            {
-                "event": "done",
-                "snapshot": {
+            Done(
+                snapshot={
                     k: v
                     for k, v in asdict(dispatcher.snapshot()).items()
                     if k != "oldest_outstanding_ids"
                 },
-                "timings": {"loadgen_s": round(t_done - t_lg, 3)},
-                "replicas": per_replica,
-                "issue_path": issue_path.get("path"),
-                "issue_path_detail": issue_path.get("detail"),
-                "config_load": {
+                timings={"loadgen_s": round(t_done - t_lg, 3)},
+                replicas=per_replica,
+                issue_path=issue_path.get("path"),
+                issue_path_detail=issue_path.get("detail"),
+                config_load={
                     **asdict(config_load),
                     "mlperf_conf": str(config_load.mlperf_conf)
                     if config_load.mlperf_conf
                     else None,
                     "description": config_load.describe(),
                 },
-            }
+            )
         )
 
 
@@ -367,25 +361,22 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    job = json.loads(Path(argv[1]).read_text())
-    chan = Channel(socket.socket(fileno=int(argv[2])))
+    chan = worker_channel(socket.socket(fileno=int(argv[2])))
     try:
+        job = RunPlan.model_validate_json(Path(argv[1]).read_text())
         work(job, chan)
     except InferlabError as exc:
         log.error("%s", exc)
-        chan.send(
-            {"event": "error", "kind": type(exc).__name__, "message": exc.message, "fix": exc.fix}
-        )
+        chan.send(WorkerError(kind=type(exc).__name__, message=exc.message, fix=exc.fix))
         return 2
     except BaseException as exc:  # report everything, the supervisor decides
         log.error("worker failed:\n%s", traceback.format_exc())
         chan.send(
-            {
-                "event": "error",
-                "kind": "internal",
-                "message": f"{type(exc).__name__}: {exc}",
-                "fix": "see worker.log in the run directory",
-            }
+            WorkerError(
+                kind="internal",
+                message=f"{type(exc).__name__}: {exc}",
+                fix="see worker.log in the run directory",
+            )
         )
         return 1
     return 0

@@ -2,7 +2,8 @@
 
 The benchmark supplies an adapter (``task.onnx_io(variant)``) between inferlab's one-array batch
 (what the dataset's ``get_batch`` returns) and the graph's named inputs and outputs, because the
-official model files name and split them their own way (BERT: three int64 inputs, two outputs).
+official model files name and split them their own way (a language model's file: three int64
+inputs, two outputs).
 """
 
 from __future__ import annotations

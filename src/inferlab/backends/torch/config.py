@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from inferlab.core.errors import ConfigError, UnsupportedError
 
 DTYPES: tuple[str, ...] = ("fp32", "fp16", "bf16", "tf32", "int8", "fp8")
-MODES: tuple[str, ...] = ("eager", "compile", "max-autotune", "cudagraph")
+TorchMode = Literal["eager", "compile", "max-autotune", "cudagraph"]
+MODES: tuple[str, ...] = get_args(TorchMode)
 COMPILE_MODES: tuple[str, ...] = ("compile", "max-autotune")
 _DEVICE_RE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 

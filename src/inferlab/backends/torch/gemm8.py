@@ -10,14 +10,14 @@ a model by :class:`Gemm8Conv1x1`, which runs that product on 8-bit tensor cores:
   Per-tensor scales (the form every fp8-capable GPU runs, with the bias in the same kernel):
   the activation scale is a power of two, so scaling is exact in bf16 and costs no precision
   in a floating-point format. One scale per output channel, applied after the GEMM, gave no
-  better logit agreement on a random ResNet-50 with recalibrated BatchNorm (e4m3 spans
+  better logit agreement on a random bottleneck CNN with recalibrated BatchNorm (e4m3 spans
   2^-6..448 in normal numbers: small channels keep their 3-bit mantissa).
 * ``int8``: int8 activations and weights through ``torch._int_mm`` (int32 accumulation), then
   rescaled in float32 with one scale per output channel. Inputs that were never negative in
-  calibration (those after a ReLU: every pointwise input of a ResNet) use all 256 codes: zero
-  point -128, whose constant contribution ``128 * sum(w)`` is folded into the bias. The
-  activation's clipping range is chosen on the calibration sample to minimise the squared
-  quantisation error.
+  calibration (those after a ReLU: every pointwise input of a bottleneck CNN) use all 256
+  codes: zero point -128, whose constant contribution ``128 * sum(w)`` is folded into the
+  bias. The activation's clipping range is chosen on the calibration sample to minimise the
+  squared quantisation error.
 
 The activation ranges are calibrated with :func:`calibrate_inputs` on the unquantised model
 (forward pre-hooks, so the layers' inputs are seen exactly). Layers whose shapes the CUDA kernels
@@ -25,10 +25,11 @@ refuse (``_scaled_mm``: input and output channels multiples of 16; ``_int_mm``: 
 and every other layer (3x3/7x7 convolutions, the classifier) keep the model's 16-bit dtype; the
 returned facts list what was converted and what was kept, and why.
 
-What this buys is bounded: in ResNet-50 the pointwise convolutions are about half the FLOPs but,
-at batch 256 on an H100, under a fifth of an eager forward's time (3x3 convolutions and the
-unfused elementwise passes take the rest). Only torch.compile fuses the quantising casts into
-the preceding ReLU; in eager mode each one is an extra pass over the activation.
+What this buys is bounded: in a bottleneck CNN the pointwise convolutions are about half the
+FLOPs but, at batch 256 on an H100, under a fifth of an eager forward's time
+(docs/performance.md) (3x3 convolutions and the unfused elementwise passes take the rest).
+Only torch.compile fuses the quantising casts into the preceding ReLU; in eager mode each one
+is an extra pass over the activation.
 """
 
 from __future__ import annotations

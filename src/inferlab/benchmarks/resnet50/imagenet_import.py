@@ -16,7 +16,9 @@ ILSVRC2012_ID (meta.mat order) is mapped to here.
 
 The import links (hardlink, else copy) the images into ``<root>/imagenet2012-val/``, writes
 ``val_map.txt`` atomically, checks the count and names (saying exactly which are missing),
-decodes a sample of images, and returns what the manifest records.
+decodes a sample of images, and returns what the manifest records. :func:`import_source` is the
+importer the ``imagenet2012-val`` source declares (``sources.py``), which ``inferlab.data.prepare``
+calls for ``--from``.
 """
 
 from __future__ import annotations
@@ -27,13 +29,16 @@ import re
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inferlab.core.errors import DataError, UnsupportedError
 from inferlab.core.files import atomic_write_text
+
+if TYPE_CHECKING:
+    from inferlab.data.sources import Source
 
 log = logging.getLogger(__name__)
 
@@ -344,3 +349,33 @@ def import_val(src: Path, root: Path, *, devkit: Path | None = None) -> ImportRe
         )
     log.info("imagenet import: %d images (%s), labels from %s", report.images, scan.layout, source)
     return report
+
+
+def import_source(
+    source: Source,
+    root: Path,
+    from_path: Path,
+    record: Callable[[str, str], None],
+    options: Mapping[str, Path],
+) -> str:
+    """The ``--from`` importer of ``imagenet2012-val`` (an ``inferlab.data.prepare.Importer``):
+    imports the copy at ``from_path`` (labels from ``options["devkit"]`` when given), refuses
+    an incomplete one, records the complete one and returns the line prepare reports."""
+    report = import_val(from_path, root, devkit=options.get("devkit"))
+    if not report.complete:
+        shown = ", ".join(report.missing[:5])
+        raise DataError(
+            f"the copy at {from_path} is incomplete: {len(report.missing):,} of 50,000 images "
+            f"missing ({shown}{', ...' if len(report.missing) > 5 else ''}); imported "
+            f"{report.images:,} into {report.target}",
+            "complete the copy (or re-extract ILSVRC2012_img_val.tar) and rerun with --from; "
+            "runs on the partial set need --count and are labelled subset",
+        )
+    record(
+        f"user-provided from {from_path}",
+        f"50,000 names + labels ({report.labels_from}) + sample decode + tree-sha256",
+    )
+    return (
+        f"{report.images:,} images ({report.layout}; {report.linked} linked, {report.copied} "
+        f"copied), labels from {report.labels_from}"
+    )
