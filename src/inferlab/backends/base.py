@@ -61,7 +61,7 @@ class BuildContext:
 
 class BackendSection(BaseModel):
     """A backend's settings in ``RunConfig.backend_options`` and its entry in the backend table
-    (:mod:`inferlab.backends.registry`). Each backend subclasses it once, in its ``config.py``,
+    (:mod:`inferlab.backends.registry`). Each backend subclasses it once, in its ``section.py``,
     with ``name`` a ``Literal`` of its table name (the union's discriminator; not dumped:
     ``RunConfig.backend`` holds the name)."""
 

@@ -25,13 +25,13 @@ the tables are loaded on first use.
 
 from __future__ import annotations
 
-import importlib
 import re
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal, get_args
 
 from inferlab.core.errors import ConfigError
+from inferlab.core.registry import resolve
 from inferlab.data.sizes import SizeTotal, human_bytes
 
 Kind = Literal["dataset", "model", "calibration", "auxiliary"]
@@ -69,11 +69,7 @@ def resolve_ref(ref: str) -> Any:
     """The object a "module:attr" reference names (the module is imported now)."""
     if not _REF.match(ref):
         raise ValueError(f"{ref!r} is not a 'module:attr' reference")
-    module, _, attr = ref.partition(":")
-    obj: Any = importlib.import_module(module)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
+    return resolve(ref)
 
 
 @dataclass(frozen=True)
