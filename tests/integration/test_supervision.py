@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from inferlab.results.store import create_run_dir
 from tests.integration.helpers import run_cfg
 
@@ -44,8 +46,9 @@ def test_watchdog_fails_a_stalled_sut_and_names_outstanding_ids(tmp_path: Path) 
     assert (Path(res["run_dir"]) / "user.conf").is_file()  # partial outputs kept
 
 
-def test_ctrl_c_marks_the_run_interrupted_and_kills_the_worker(tmp_path: Path) -> None:
-    out = tmp_path / "runs"
+def _start_stuck_run(out: Path) -> tuple[subprocess.Popen[str], Path]:
+    """`inferlab run` through the CLI whose SUT never answers; returns once the LoadGen test
+    runs (user.conf written, then a moment)."""
     cmd = [
         sys.executable,
         "-m",
@@ -75,14 +78,58 @@ def test_ctrl_c_marks_the_run_interrupted_and_kills_the_worker(tmp_path: Path) -
         time.sleep(0.2)
     assert conf is not None, proc.communicate(timeout=5)
     time.sleep(1.5)  # the test is running and stuck in the SUT
-    proc.send_signal(signal.SIGINT)
+    return proc, conf
+
+
+def _worker_pids(run_dir: Path) -> list[int]:
+    """Live (not zombie) worker processes of ``run_dir`` (their command line names its job)."""
+    pids = []
+    for proc_dir in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc_dir / "cmdline").read_bytes().decode(errors="replace")
+            state = (proc_dir / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if "inferlab.runner.worker" in cmdline and str(run_dir) in cmdline and state != "Z":
+            pids.append(int(proc_dir.name))
+    return pids
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "name"),
+    [
+        (signal.SIGINT, 130, "Ctrl-C"),
+        (signal.SIGTERM, 143, "SIGTERM"),
+        (signal.SIGHUP, 129, "SIGHUP"),
+    ],
+)
+def test_a_stop_signal_marks_the_run_interrupted_and_kills_the_worker(
+    tmp_path: Path, signum: int, code: int, name: str
+) -> None:
+    """Ctrl-C, and SIGTERM/SIGHUP (timeout, docker stop, a closed terminal) the same way: the
+    worker is stopped, result.json says interrupted and by what, the exit code is the shell's."""
+    proc, conf = _start_stuck_run(tmp_path / "runs")
+    proc.send_signal(signum)
     stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
+    assert proc.returncode == code, stderr
     assert "interrupted" in stderr
     result = json.loads((conf.parent / "result.json").read_text())
     assert result["status"] == "interrupted"
+    assert result["error"]["message"] == f"stopped by {name}"
     assert _gone(result["worker"]["pid"])
     assert (conf.parent / "worker.log").is_file()
+
+
+def test_the_worker_dies_with_a_killed_supervisor(tmp_path: Path) -> None:
+    """SIGKILL cannot be handled: the worker must not outlive its supervisor (PR_SET_PDEATHSIG)."""
+    proc, conf = _start_stuck_run(tmp_path / "runs")
+    assert _worker_pids(conf.parent), "the worker should be running"
+    proc.kill()
+    proc.communicate(timeout=30)
+    deadline = time.monotonic() + 10
+    while _worker_pids(conf.parent) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _worker_pids(conf.parent) == []
 
 
 def test_run_directories_are_never_shared(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,7 @@ from inferlab.results.store import create_run_dir
 from inferlab.results.system import capture_system
 from inferlab.runner.backends import build_dataset
 from inferlab.runner.calibration import loadgen_hints
+from inferlab.runner.signals import deferred_signals, signal_name, signum_of, stop_signals
 from inferlab.runner.supervisor import RunInterrupted, describe_failure, job_for, run_worker
 from inferlab.runner.telemetry import TelemetrySampler, gpu_indices_for, with_samples
 
@@ -274,99 +276,117 @@ def run(cfg: RunConfig) -> RunResult:
         batch_size,
         calibrate=needs_calibration(cfg, p["user_values"]),
     )
-    try:
-        out = run_worker(run_dir, plan, write_conf, watchdog_s=cfg.watchdog_s)
-    finally:
-        telemetry = sampler.stop()
+    with stop_signals():  # SIGTERM/SIGHUP stop the run as Ctrl-C does
+        try:
+            out = run_worker(run_dir, plan, write_conf, watchdog_s=cfg.watchdog_s)
+        finally:
+            telemetry = sampler.stop()
 
-    ready, done = out.ready, out.done
-    timings = {**out.timings, **(ready.timings if ready else {}), **(done.timings if done else {})}
-    fin = Finished()
-    try:
-        if out.interrupted:
+        ready, done = out.ready, out.done
+        timings = {
+            **out.timings,
+            **(ready.timings if ready else {}),
+            **(done.timings if done else {}),
+        }
+        fin = Finished()
+        try:
+            if out.interrupted:
+                fin.status = "interrupted"
+                why = signal_name(out.stop_signal or signal.SIGINT)
+                fin.error = ErrorInfo(kind="interrupted", message=f"stopped by {why}")
+            elif done is None:
+                kind, message = describe_failure(out)
+                fin.error = ErrorInfo(kind=kind, message=message)
+            else:
+                _finish(fin, cfg, p, run_dir, ready.model if ready else None)
+        except InferlabError as exc:
+            fin.status = "failed"
+            fin.error = ErrorInfo(kind=type(exc).__name__, message=str(exc))
+        except KeyboardInterrupt as exc:  # parsing logs / evaluating accuracy: the test had ended
+            out.interrupted = True
+            out.stop_signal = signum_of(exc)
             fin.status = "interrupted"
-            fin.error = ErrorInfo(kind="interrupted", message="stopped by Ctrl-C")
-        elif done is None:
-            kind, message = describe_failure(out)
-            fin.error = ErrorInfo(kind=kind, message=message)
-        else:
-            _finish(fin, cfg, p, run_dir, ready.model if ready else None)
-    except InferlabError as exc:
-        fin.status = "failed"
-        fin.error = ErrorInfo(kind=type(exc).__name__, message=str(exc))
-    except KeyboardInterrupt:  # while parsing logs / evaluating accuracy: the test itself ended
-        out.interrupted = True
-        fin.status = "interrupted"
-        fin.error = ErrorInfo(kind="interrupted", message="stopped by Ctrl-C after the test")
-    if fin.accuracy_eval_s is not None:
-        timings["accuracy_eval_s"] = fin.accuracy_eval_s
-    counts = fin.result.counts if fin.result is not None else None
-    provenance = composed["conf"].provenance() if composed else {}
-    result = RunResult(
-        status=fin.status,
-        inferlab_version=__version__,
-        run_dir=run_dir,
-        started_at=started,
-        benchmark=BenchmarkInfo(
-            id=spec.id,
-            loadgen_name=spec.loadgen_name,
-            checker_name=spec.checker_name,
-            variant=p["variant"].__dict__,
-        ),
-        scenario=scenario.value,
-        mode=cfg.mode,
-        config=cfg.model_dump(mode="json"),
-        round=fin.round or p["round"],
-        dataset=dataset.describe(),
-        model=ready.model if ready else None,
-        backend=ready.backend if ready else None,
-        calibration=ready.calibration if ready else None,
-        batching={
-            **(ready.batching if ready else {}),
-            "max_batch_source": batch_source,
-            "loop_threads": cfg.resolved_loop_threads,
-            "max_inflight_batches": cfg.resolved_max_inflight_batches,
-        },
-        sample_store=ready.sample_store if ready else None,
-        replicas=replica_figures(done.replicas if done else None),
-        data_checks=p["verified"],
-        environment=environment.capture(),
-        loadgen=LoadgenInfo(
-            version=p["loadgen_version"],
-            user_conf="user.conf" if composed else None,
-            keys={k: LoadgenKey.model_validate(v) for k, v in provenance.items()},
-            audit_config=str(cfg.audit_config) if cfg.audit_config else None,
-            audit_applied=fin.audit_applied,
-            trace_kept=bool(cfg.trace),
-            probe=p["probe"],
-            config_load=done.config_load if done else None,
-            # "native" (C++ SUT, no GIL per sample) or "python" (a callback per query)
-            issue_path=done.issue_path if done else None,
-            issue_path_detail=done.issue_path_detail if done else None,
-            **fin.loadgen,
-        ),
-        audit=Audit(test=cfg.audit, applied=fin.audit_applied) if cfg.audit else None,
-        result=fin.result,
-        accuracy=fin.accuracy,
-        worker=WorkerInfo(pid=out.pid, exit_code=out.exit_code),
-        timings=timings,
-        telemetry=with_samples(telemetry, counts.samples if counts else None),
-        system=system,
-        error=fin.error,
-    )
-    flags = flags_section(cfg, spec, result)
-    timings["total_s"] = round(time.perf_counter() - t0, 3)
-    result = result.model_copy(
-        update={"flags": flags, "finished_at": now_iso(), "timings": timings}
-    )
-    try:
-        write_metrics(run_dir, result)
-    except Exception as exc:  # metrics are derived data: never lose the result for them
-        log.warning("metrics.json/metrics.csv not written: %s", exc)
-    stored = result.to_json()
-    atomic_write_json(run_dir / "result.json", stored)  # written last: marks the run complete
-    if out.interrupted:
-        raise RunInterrupted(f"run interrupted; partial outputs kept in {run_dir}")
+            fin.error = ErrorInfo(
+                kind="interrupted",
+                message=f"stopped by {signal_name(out.stop_signal)} after the test",
+            )
+    # a second Ctrl-C (or SIGTERM) while the result is written is said and obeyed afterwards
+    with deferred_signals("result.json") as late:
+        if fin.accuracy_eval_s is not None:
+            timings["accuracy_eval_s"] = fin.accuracy_eval_s
+        counts = fin.result.counts if fin.result is not None else None
+        provenance = composed["conf"].provenance() if composed else {}
+        result = RunResult(
+            status=fin.status,
+            inferlab_version=__version__,
+            run_dir=run_dir,
+            started_at=started,
+            benchmark=BenchmarkInfo(
+                id=spec.id,
+                loadgen_name=spec.loadgen_name,
+                checker_name=spec.checker_name,
+                variant=p["variant"].__dict__,
+            ),
+            scenario=scenario.value,
+            mode=cfg.mode,
+            config=cfg.model_dump(mode="json"),
+            round=fin.round or p["round"],
+            dataset=dataset.describe(),
+            model=ready.model if ready else None,
+            backend=ready.backend if ready else None,
+            calibration=ready.calibration if ready else None,
+            batching={
+                **(ready.batching if ready else {}),
+                "max_batch_source": batch_source,
+                "loop_threads": cfg.resolved_loop_threads,
+                "max_inflight_batches": cfg.resolved_max_inflight_batches,
+            },
+            sample_store=ready.sample_store if ready else None,
+            replicas=replica_figures(done.replicas if done else None),
+            data_checks=p["verified"],
+            environment=environment.capture(),
+            loadgen=LoadgenInfo(
+                version=p["loadgen_version"],
+                user_conf="user.conf" if composed else None,
+                keys={k: LoadgenKey.model_validate(v) for k, v in provenance.items()},
+                audit_config=str(cfg.audit_config) if cfg.audit_config else None,
+                audit_applied=fin.audit_applied,
+                trace_kept=bool(cfg.trace),
+                probe=p["probe"],
+                config_load=done.config_load if done else None,
+                # "native" (C++ SUT, no GIL per sample) or "python" (a callback per query)
+                issue_path=done.issue_path if done else None,
+                issue_path_detail=done.issue_path_detail if done else None,
+                **fin.loadgen,
+            ),
+            audit=Audit(test=cfg.audit, applied=fin.audit_applied) if cfg.audit else None,
+            result=fin.result,
+            accuracy=fin.accuracy,
+            worker=WorkerInfo(pid=out.pid, exit_code=out.exit_code),
+            timings=timings,
+            telemetry=with_samples(telemetry, counts.samples if counts else None),
+            system=system,
+            error=fin.error,
+        )
+        flags = flags_section(cfg, spec, result)
+        timings["total_s"] = round(time.perf_counter() - t0, 3)
+        result = result.model_copy(
+            update={"flags": flags, "finished_at": now_iso(), "timings": timings}
+        )
+        try:
+            write_metrics(run_dir, result)
+        except Exception as exc:  # metrics are derived data: never lose the result for them
+            log.warning("metrics.json/metrics.csv not written: %s", exc)
+        stored = result.to_json()
+        atomic_write_json(run_dir / "result.json", stored)  # written last: marks the run complete
+    stop = out.stop_signal if out.interrupted else late.first
+    if out.interrupted or stop is not None:
+        signum = stop or int(signal.SIGINT)
+        raise RunInterrupted(
+            f"run interrupted ({signal_name(signum)}); result.json (status {result.status}) and "
+            f"partial outputs kept in {run_dir}",
+            signum=signum,
+        )
     return RunResult.model_validate(stored)  # as a reader of result.json gets it
 
 

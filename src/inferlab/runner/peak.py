@@ -9,6 +9,7 @@ own run directory, and keeps ``peak.json`` up to date after every probe. See doc
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from inferlab.results.load import ResultError, load_run
 from inferlab.results.models import RunResult
 from inferlab.results.store import create_run_dir
 from inferlab.runner import api
+from inferlab.runner.signals import signal_name, signum_of, stop_signals
 from inferlab.runner.supervisor import RunInterrupted
 
 log = logging.getLogger(__name__)
@@ -174,8 +176,8 @@ class PeakSearch:
 class PeakInterrupted(RunInterrupted):
     """Ctrl-C during the search; ``doc`` is the peak.json content kept so far."""
 
-    def __init__(self, message: str, doc: dict[str, Any]) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, doc: dict[str, Any], *, signum: int = signal.SIGINT) -> None:
+        super().__init__(message, signum=signum)
         self.doc = doc
 
 
@@ -452,10 +454,9 @@ def _describe(rec: dict[str, Any]) -> str:
 
 
 def find_peak(cfg: RunConfig, opts: PeakOptions | None = None) -> dict[str, Any]:
-    """Search the highest VALID Server target_qps, confirm it; returns peak.json's content.
-
-    Raises :class:`PeakInterrupted` on Ctrl-C (peak.json keeps the probes done so far) and the
-    input errors of :func:`api.run` (recorded in peak.json first)."""
+    """Search the highest VALID Server target_qps, confirm it; returns peak.json's content. Raises
+    :class:`PeakInterrupted` on Ctrl-C, SIGTERM or SIGHUP (peak.json keeps the probes done so far)
+    and the input errors of :func:`api.run` (recorded in peak.json first)."""
     opts = opts or PeakOptions()
     spec = check(cfg)
     start, source = _start(cfg, opts, spec)
@@ -463,22 +464,22 @@ def find_peak(cfg: RunConfig, opts: PeakOptions | None = None) -> dict[str, Any]
     doc = drv.doc
     log.info("find-peak: probes and peak.json in %s", drv.group)
     try:
-        search = drv.search(start, source)
-        if search.peak is None:
-            doc["peak"] = _peak(doc, None, None, 0)
-        else:
-            drv.confirm(search.peak)
+        with stop_signals():  # SIGTERM/SIGHUP between probes too stop as Ctrl-C does
+            search = drv.search(start, source)
+            if search.peak is None:
+                doc["peak"] = _peak(doc, None, None, 0)
+            else:
+                drv.confirm(search.peak)
         doc["status"] = "done"
     except (RunInterrupted, KeyboardInterrupt) as exc:
+        signum = signum_of(exc)
         drv.sweep_unrecorded()
         doc["status"] = "interrupted"
-        doc["error"] = {"kind": "interrupted", "message": "stopped by Ctrl-C"}
+        doc["error"] = {"kind": "interrupted", "message": f"stopped by {signal_name(signum)}"}
         doc["finished_at"] = now_iso()
         drv.save()
-        raise PeakInterrupted(
-            f"find-peak interrupted; {len(doc['probes'])} probe(s) kept in {drv.group / PEAK_FILE}",
-            doc,
-        ) from exc
+        kept = f"{len(doc['probes'])} probe(s) kept in {drv.group / PEAK_FILE}"
+        raise PeakInterrupted(f"find-peak interrupted; {kept}", doc, signum=signum) from exc
     except _ProbeFailed as exc:
         doc["status"] = "failed"
         doc["error"] = {"kind": "probe_failed", "message": str(exc)}

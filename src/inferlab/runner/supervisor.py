@@ -31,12 +31,21 @@ from inferlab.results.models import (
     WorkerError,
 )
 from inferlab.runner.protocol import ProtocolError, supervisor_channel
+from inferlab.runner.signals import deferred_signals, signum_of
 
 log = logging.getLogger(__name__)
 
 
 class RunInterrupted(InferlabError):
-    exit_code = 130
+    """The run was stopped by Ctrl-C, SIGTERM or SIGHUP; its directory and result.json are kept.
+    The exit code is the shell's for that signal: 128 + its number (130, 143, 129)."""
+
+    exit_code = 128 + int(signal.SIGINT)
+
+    def __init__(self, message: str, fix: str | None = None, *, signum: int = signal.SIGINT):
+        super().__init__(message, fix)
+        self.signum = int(signum)
+        self.exit_code = 128 + self.signum
 
 
 @dataclass
@@ -47,6 +56,7 @@ class WorkerOutcome:
     done: Done | None = None
     error: WorkerError | None = None
     interrupted: bool = False
+    stop_signal: int | None = None  # the signal that interrupted the run (SIGINT: Ctrl-C)
     watchdog: str | None = None
     exit_code: int | None = None
     pid: int | None = None
@@ -67,7 +77,14 @@ class Worker:
         env = dict(os.environ)
         env.setdefault("PYTHONUNBUFFERED", "1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "inferlab.runner.worker", str(job_path), str(child.fileno())],
+            [
+                sys.executable,
+                "-m",
+                "inferlab.runner.worker",
+                str(job_path),
+                str(child.fileno()),
+                str(os.getpid()),  # the worker dies with this process (runner.signals)
+            ],
             cwd=run_dir,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
@@ -214,10 +231,15 @@ def run_worker(
                 out.exit_code = worker.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 out.exit_code = None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (runner.signals.Terminated)
         out.interrupted = True
+        out.stop_signal = signum_of(exc)
     finally:
-        worker.close()
+        # a second Ctrl-C (or SIGTERM) must not cut the worker's shutdown short
+        with deferred_signals("stopping the worker") as late:
+            worker.close()
+        if late.first is not None and not out.interrupted:
+            out.interrupted, out.stop_signal = True, late.first
         if out.exit_code is None:
             out.exit_code = worker.proc.returncode
     return out

@@ -361,6 +361,10 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from inferlab.runner.signals import die_with_parent
+
+    how = die_with_parent(int(argv[3]) if len(argv) > 3 else None)
+    log.info("the worker dies with its supervisor (%s)", how)
     chan = worker_channel(socket.socket(fileno=int(argv[2])))
     try:
         job = RunPlan.model_validate_json(Path(argv[1]).read_text())
