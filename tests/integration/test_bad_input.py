@@ -32,6 +32,12 @@ def _no_runs(out: Path) -> bool:
         (["run", "resnet50", "--backend", "tensorrt"], "invalid backend"),
         (["run", "resnet50", "--mode", "fast"], "invalid mode"),
         (["run", "resnet50", "--set", "loadgen.min_durashun=1"], "unknown LoadGen key"),
+        # numbers LoadGen cannot take, in --set as in user.conf and YAML
+        (["run", "resnet50", "--set", "loadgen.min_duration=1e30"], "min_duration=1e+30 is out"),
+        (["run", "resnet50", "--set", "loadgen.min_duration=.inf"], "min_duration=inf is not a"),
+        (["run", "resnet50", "--set", "loadgen.target_qps=nan"], "target_qps=nan is not a"),
+        (["run", "resnet50", "--set", "loadgen.target_qps=-5"], "target_qps=-5 is out of range"),
+        (["run", "resnet50", "--set", "loadgen.samples_per_query=0"], "samples_per_query=0 is"),
     ],
 )
 def test_bad_names(tmp_path: Path, args: list[str], needle: str) -> None:

@@ -151,3 +151,21 @@ def test_batch_size_defaults_per_scenario_on_cuda_and_says_where_it_came_from() 
         rule=section_class("torch").batch_rule,
     ) == (128, "bert-99's default for Offline on CUDA")
     assert batch(Scenario.OFFLINE, backend="null") == (256, "the null backend's default")
+
+
+def test_loadgen_values_out_of_loadgen_s_range_are_refused_in_yaml_too(tmp_path: Path) -> None:
+    """LoadGen keeps counts in 64-bit integers and durations in nanoseconds: a value past them,
+    not finite, fractional where it counts, or not 0/1 for a switch is refused with the key."""
+    from inferlab.config.run_config import LOADGEN_KEY_RANGES, loadgen_value_problem
+
+    yaml_file = tmp_path / "c.yaml"
+    yaml_file.write_text("loadgen:\n  max_duration: .inf\n")
+    with pytest.raises(ConfigError, match="max_duration=inf is not a finite number"):
+        build_config(yaml_path=yaml_file, environ={})
+    assert loadgen_value_problem("target_latency_percentile", 0.99) is None
+    assert loadgen_value_problem("target_latency_percentile", 1.5) is not None
+    assert loadgen_value_problem("min_duration", 600_000) is None
+    assert loadgen_value_problem("min_duration", 1e13) is not None  # ns past int64
+    assert loadgen_value_problem("performance_issue_same", 1) is None
+    flags = [k for k, (kind, _, _) in LOADGEN_KEY_RANGES.items() if kind == "flag"]
+    assert "coalesce_queries" in flags and loadgen_value_problem("coalesce_queries", 2)

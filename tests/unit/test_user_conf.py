@@ -38,6 +38,13 @@ def test_loadgen_lookup_precedence(tmp_path: Path) -> None:
         ("*.Batch.min_duration = 1", "unknown scenario"),
         ("min_duration = 1", "cannot parse"),
         ("*.*.min_duration = fast", "not a number"),
+        # numbers LoadGen cannot take (it would wrap or cut them silently)
+        ("*.*.min_duration = 1e30", "min_duration=1e+30 is out of range"),
+        ("*.*.min_duration = inf", "min_duration=inf is not a finite number"),
+        ("*.*.target_qps = nan", "target_qps=nan is not a finite number"),
+        ("*.*.target_qps = -5", "target_qps=-5 is out of range"),
+        ("*.*.min_query_count = 2.5", "min_query_count=2.5 is not a whole number"),
+        ("*.*.coalesce_queries = 3", "coalesce_queries=3: use 0 or 1"),
     ],
 )
 def test_user_conf_errors_name_the_line(tmp_path: Path, line: str, needle: str) -> None:

@@ -42,6 +42,11 @@ def parse_set(items: Sequence[str]) -> dict[str, Any]:
                     f"--set {key!r}: LoadGen keys are flat", "write --set loadgen.min_duration=1000"
                 )
             value = _parse_scalar(raw)
+            if isinstance(value, str):  # YAML reads 1e30 and inf as text; LoadGen's numbers
+                try:
+                    value = float(value)
+                except ValueError:
+                    pass
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ConfigError(
                     f"--set {key}={raw!r}: LoadGen values must be numbers",

@@ -7,6 +7,7 @@ section the backend table gives for ``backend`` (:mod:`inferlab.backends.registr
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -32,35 +33,59 @@ else:  # one member per line of the backend table, told apart by its ``name``
         Field(discriminator="name"),
     ]
 
-# LoadGen keys a user may set with --set loadgen.<key>=v or in user.conf (rules file §1.1).
-LOADGEN_KEYS = frozenset(
-    {
-        "min_duration",
-        "max_duration",
-        "min_query_count",
-        "max_query_count",
-        "target_qps",
-        "target_latency",
-        "target_latency_percentile",
-        "samples_per_query",
-        "performance_sample_count_override",
-        "accuracy_sample_count_override",
-        "max_async_queries",
-        "coalesce_queries",
-        "sample_concatenate_permutation",
-        "performance_issue_unique",
-        "performance_issue_same",
-        "performance_issue_same_index",
-        "print_timestamps",
-        "accuracy_log_rng_seed",
-        "accuracy_log_sampling_target",
-        "use_token_latencies",
-        "ttft_latency",
-        "tpot_latency",
-        "infer_token_latencies",
-        "token_latency_scaling_factor",
-    }
-)
+# LoadGen keys a user may set with --set loadgen.<key>=v or in user.conf (rules file §1.1), with
+# the values LoadGen can take: (kind, lowest, highest). LoadGen keeps counts in 64-bit integers
+# and durations in nanoseconds (ms x 1e6), so a value past these bounds wraps or is cut silently.
+_INT64 = float(2**63 - 1)
+_MS = _INT64 / 1e6  # the longest duration in ms whose nanoseconds fit
+_COUNT = ("integer", 0.0, _INT64)
+_FLAG = ("flag", 0.0, 1.0)
+LOADGEN_KEY_RANGES: dict[str, tuple[str, float, float]] = {
+    "min_duration": ("ms", 0.0, _MS),
+    "max_duration": ("ms", 0.0, _MS),
+    "min_query_count": _COUNT,
+    "max_query_count": _COUNT,
+    "target_qps": ("positive", 0.0, 1e12),
+    "target_latency": ("positive", 0.0, _MS),
+    "target_latency_percentile": ("positive", 0.0, 1.0),
+    "samples_per_query": ("integer", 1.0, _INT64),
+    "performance_sample_count_override": _COUNT,
+    "accuracy_sample_count_override": _COUNT,
+    "max_async_queries": _COUNT,
+    "coalesce_queries": _FLAG,
+    "sample_concatenate_permutation": _FLAG,
+    "performance_issue_unique": _FLAG,
+    "performance_issue_same": _FLAG,
+    "performance_issue_same_index": _COUNT,
+    "print_timestamps": _FLAG,
+    "accuracy_log_rng_seed": _COUNT,
+    "accuracy_log_sampling_target": _COUNT,
+    "use_token_latencies": _FLAG,
+    "ttft_latency": ("ms", 0.0, _INT64),
+    "tpot_latency": ("ms", 0.0, _INT64),
+    "infer_token_latencies": _FLAG,
+    "token_latency_scaling_factor": _COUNT,
+}
+LOADGEN_KEYS = frozenset(LOADGEN_KEY_RANGES)
+
+
+def loadgen_value_problem(key: str, value: float) -> str | None:
+    """Why LoadGen cannot take ``value`` for ``key`` (None: it can): not finite, out of range,
+    not a whole number where LoadGen keeps an integer, not 0 or 1 for a switch."""
+    kind, low, high = LOADGEN_KEY_RANGES[key]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{key}={value!r} is not a number"
+    if not math.isfinite(value):
+        return f"{key}={value} is not a finite number"
+    if kind == "flag":
+        return None if value in (0, 1) else f"{key}={value:g}: use 0 or 1"
+    if kind == "integer" and value != int(value):
+        return f"{key}={value:g} is not a whole number"
+    if kind == "positive" and not low < value <= high:
+        return f"{key}={value:g} is out of range: use a number > {low:g} and <= {high:g}"
+    if not low <= value <= high:
+        return f"{key}={value:g} is out of range: use {low:g} to {high:.4g}"
+    return None
 
 
 class RunConfig(BaseModel):
@@ -235,11 +260,14 @@ class RunConfig(BaseModel):
     @field_validator("loadgen")
     @classmethod
     def _loadgen_keys(cls, v: dict[str, float]) -> dict[str, float]:
-        for key in v:
+        for key, value in v.items():
             if key not in LOADGEN_KEYS:
                 raise ValueError(
                     f"unknown LoadGen key {key!r}: use one of {', '.join(sorted(LOADGEN_KEYS))}"
                 )
+            problem = loadgen_value_problem(key, value)
+            if problem is not None:
+                raise config_error(f"LoadGen {problem}", "give a value LoadGen can take")
         return v
 
     @model_validator(mode="after")

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from inferlab.config.run_config import LOADGEN_KEYS
+from inferlab.config.run_config import LOADGEN_KEYS, loadgen_value_problem
 from inferlab.core.errors import ConfigError
 
 # Keys LoadGen reads only from its embedded mlperf.conf (rules file §1.1).
@@ -135,6 +135,9 @@ def parse_user_conf(path: Path, model: str, scenario: str) -> dict[str, float]:
         if key not in rank or r <= rank[key]:
             rank[key] = r
             out[key] = _number(val, where)
+            problem = loadgen_value_problem(key, out[key])
+            if problem is not None:
+                raise ConfigError(f"{where}: {problem}", "give a value LoadGen can take")
     return out
 
 
