@@ -155,3 +155,19 @@ def test_result_json_is_the_last_file_written(tmp_path: Path) -> None:
         assert key in res
     assert res["loadgen"]["trace_kept"] is False
     assert not (run_dir / "mlperf_log_trace.json").exists()
+
+
+def test_a_crashed_worker_leaves_its_stack_in_worker_log(tmp_path: Path) -> None:
+    """A crash in native code (here SIGSEGV sent to the worker) is named in result.json, and
+    worker.log holds the worker's Python stack (faulthandler), not nothing."""
+    proc, conf = _start_stuck_run(tmp_path / "runs")
+    (pid,) = _worker_pids(conf.parent)
+    os.kill(pid, signal.SIGSEGV)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    result = json.loads((conf.parent / "result.json").read_text())
+    assert result["status"] == "failed" and result["error"]["kind"] == "crash"
+    assert "killed by SIGSEGV" in result["error"]["message"]
+    log = (conf.parent / "worker.log").read_text()
+    assert "Fatal Python error: Segmentation fault" in log
+    assert "Current thread" in log or "Thread 0x" in log

@@ -34,6 +34,7 @@ def test_loadgen_lookup_precedence(tmp_path: Path) -> None:
     [
         ("*.*.qsl_rng_seed = 1", "built-in mlperf.conf"),
         ("*.*.min_durashun = 1", "unknown LoadGen key"),
+        ("*.*.qps = 1", "use one of accuracy_log_rng_seed,"),  # no near name: every key
         ("*.*.mode = 2", "--mode"),
         ("*.Batch.min_duration = 1", "unknown scenario"),
         ("min_duration = 1", "cannot parse"),

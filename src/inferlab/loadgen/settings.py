@@ -97,7 +97,11 @@ def check_key(key: str, where: str) -> None:
         raise ConfigError(f"{where}: 'mode' is chosen by inferlab", "use --mode instead")
     if key not in LOADGEN_KEYS:
         close = [k for k in sorted(LOADGEN_KEYS) if k.split("_")[0] == key.split("_")[0]]
-        hint = f"did you mean {', '.join(close[:3])}?" if close else "see docs/configuration.md"
+        hint = (
+            f"did you mean {', '.join(close[:3])}?"
+            if close
+            else f"use one of {', '.join(sorted(LOADGEN_KEYS))}"
+        )
         raise ConfigError(f"{where}: unknown LoadGen key {key!r}", hint)
 
 

@@ -251,9 +251,17 @@ def describe_failure(out: WorkerOutcome) -> tuple[str, str]:
     if out.error:
         fix = out.error.fix
         return out.error.kind, out.error.message + (f" (fix: {fix})" if fix else "")
-    return "crash", (
-        f"the worker exited with code {out.exit_code} before finishing; see worker.log"
-    )
+    code = out.exit_code
+    if code is not None and code < 0:  # killed by a signal: its name, and where the stack is
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return "crash", (
+            f"the worker was killed by {name} before finishing; worker.log holds its Python "
+            "stack at that moment"
+        )
+    return "crash", f"the worker exited with code {code} before finishing; see worker.log"
 
 
 def job_for(

@@ -361,8 +361,12 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    import faulthandler
+
     from inferlab.runner.signals import die_with_parent
 
+    # a crash in native code (SIGSEGV, SIGABRT...) leaves its Python stack in worker.log
+    faulthandler.enable(file=sys.stderr, all_threads=True)
     how = die_with_parent(int(argv[3]) if len(argv) > 3 else None)
     log.info("the worker dies with its supervisor (%s)", how)
     chan = worker_channel(socket.socket(fileno=int(argv[2])))
