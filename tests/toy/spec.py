@@ -37,4 +37,5 @@ SPEC = BenchmarkSpec(
     }
     | {Scenario.MULTI_STREAM: QuickSettings(min_query_count=64, min_duration_ms=200)},
     aliases=("toy",),
+    in_mlperf_conf=False,  # LoadGen's mlperf.conf has no toy-seq keys: its bound comes from here
 )

@@ -305,9 +305,3 @@ class RunConfig(BaseModel):
                 "fewer threads"
             )
         return self
-
-    @model_validator(mode="after")
-    def _paths(self) -> RunConfig:
-        if self.dataset_path is not None and self.count is not None and self.count < 1:
-            raise ValueError("count must be >= 1")
-        return self

@@ -120,6 +120,10 @@ class BenchmarkSpec:
     synthetic_variant: str | None = None
     # Scenarios that run as measurements but cannot be submitted, with the reason.
     unsubmittable: dict[Scenario, str] = field(default_factory=dict)
+    # LoadGen's built-in mlperf.conf has this benchmark's keys (every MLPerf benchmark). A
+    # benchmark it does not know (a plugin's) gets its Server bound from ``server_latency_ms``
+    # in user.conf; LoadGen's default would apply otherwise.
+    in_mlperf_conf: bool = True
 
     def variant(self, name: str | None = None, backend: str | None = None) -> Variant:
         if name is None:

@@ -1,6 +1,7 @@
 """The one generated user.conf: layered values with provenance (pure; no LoadGen import).
 
-Layers, lowest first: calibration < quick < harness adjustments < the user's user.conf < --set.
+Layers, lowest first: calibration < quick < harness adjustments < the user's user.conf < --set
+(below them all, for a benchmark mlperf.conf does not know, its own Server bound: "benchmark").
 Calibration only fills keys nobody else set, which the ordering gives for free. The built-in
 mlperf.conf is never copied in: LoadGen applies it itself (rules file §1.1).
 """
@@ -35,7 +36,7 @@ _LINE = re.compile(r"^\s*([^.\s=]+)\.([^.\s=]+)\.([^.\s=]+)\s*=\s*(\S+)\s*$")
 
 @dataclass(frozen=True)
 class Layer:
-    name: str  # "calibration", "quick", "harness", "user.conf", "--set"
+    name: str  # "benchmark", "calibration", "quick", "harness", "user.conf", "--set"
     values: Mapping[str, float]
     notes: Mapping[str, str] = field(default_factory=dict)  # key -> why
 

@@ -185,6 +185,11 @@ def loadgen_layers(
     user_values: dict[str, float],
 ) -> list[Layer]:
     layers: list[Layer] = []
+    if not spec.in_mlperf_conf and scenario == Scenario.SERVER and spec.server_latency_ms:
+        note = f"{spec.id}'s Server bound (mlperf.conf has no {spec.loadgen_name} keys)"
+        layers.append(
+            Layer("benchmark", {"target_latency": spec.server_latency_ms}, {"target_latency": note})
+        )
     if calibration:
         hints, notes = loadgen_hints(calibration, scenario.value, cfg.server_qps_fraction)
         layers.append(Layer("calibration", hints, notes))
