@@ -16,7 +16,7 @@ from inferlab.config.run_config import RunConfig
 from inferlab.core import registry
 from inferlab.core.clock import now_iso
 from inferlab.core.errors import ConfigError, InferlabError, UnsupportedError
-from inferlab.core.files import atomic_write_json, atomic_write_text
+from inferlab.core.files import atomic_write_text
 from inferlab.core.rounds import round_for_seeds
 from inferlab.core.spec import OFFICIAL_FIELD, BenchmarkSpec, Mode, Scenario, resolve_batch_size
 from inferlab.core.task import BenchmarkTask
@@ -44,6 +44,7 @@ from inferlab.results.store import create_run_dir
 from inferlab.results.system import capture_system
 from inferlab.runner.backends import build_dataset
 from inferlab.runner.calibration import loadgen_hints
+from inferlab.runner.outdir import ResultReserve, check_out_dir, disk_full_note
 from inferlab.runner.signals import deferred_signals, signal_name, signum_of, stop_signals
 from inferlab.runner.supervisor import RunInterrupted, describe_failure, job_for, run_worker
 from inferlab.runner.telemetry import TelemetrySampler, gpu_indices_for, with_samples
@@ -113,6 +114,7 @@ def prepare(cfg: RunConfig) -> dict[str, Any]:
         raise ConfigError(f"audit config {cfg.audit_config} does not exist", "check the path")
     audit_text = _audit_text(cfg, spec)
     probe, round_ = _round(cfg)  # also: LoadGen missing -> ConfigError with the fix
+    check_out_dir(cfg.out)  # a path through a file, read-only, full: say so before the run
     if cfg.native_issue == "on":  # fail now, not after the worker has built and warmed up
         from inferlab.loadgen.native import native_sut_available
 
@@ -251,6 +253,7 @@ def run(cfg: RunConfig) -> RunResult:
     system = capture_system(backend=cfg.backend)  # a bad INFERLAB_SYSTEM_JSON fails here
     started = now_iso()
     run_dir = create_run_dir(cfg.out, spec.id, scenario.value, cfg.audit or cfg.mode).resolve()
+    reserve = ResultReserve(run_dir)  # room for result.json should the disk fill mid-run
     sampler = TelemetrySampler(run_dir / "telemetry.csv", counted_gpus=gpu_indices_for(cfg.device))
     log.info("run directory: %s", run_dir)
     composed: dict[str, ComposedConf] = {}
@@ -373,6 +376,14 @@ def run(cfg: RunConfig) -> RunResult:
             system=system,
             error=fin.error,
         )
+        if (full := disk_full_note(run_dir)) is not None:
+            log.warning("%s", full)
+            if result.status == "failed":  # say the likely cause with the failure
+                err = result.error
+                why = ErrorInfo(kind="disk-full", message=full)
+                if err is not None:
+                    why = ErrorInfo(kind=err.kind, message=f"{err.message}; {full}")
+                result = result.model_copy(update={"error": why})
         flags = flags_section(cfg, spec, result)
         timings["total_s"] = round(time.perf_counter() - t0, 3)
         result = result.model_copy(
@@ -383,7 +394,9 @@ def run(cfg: RunConfig) -> RunResult:
         except Exception as exc:  # metrics are derived data: never lose the result for them
             log.warning("metrics.json/metrics.csv not written: %s", exc)
         stored = result.to_json()
-        atomic_write_json(run_dir / "result.json", stored)  # written last: marks the run complete
+        # written last: marks the run complete (on a full disk, in the room kept for it)
+        if reserve.write_result(run_dir / "result.json", stored):
+            log.warning("the disk is full: result.json was written in the room kept for it")
     stop = out.stop_signal if out.interrupted else late.first
     if out.interrupted or stop is not None:
         signum = stop or int(signal.SIGINT)

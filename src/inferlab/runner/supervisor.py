@@ -220,7 +220,16 @@ def run_worker(
         if not isinstance(ready, Ready):
             return out
         out.ready = ready
-        worker.chan.send(write_conf(ready))
+        try:
+            start = write_conf(ready)
+        except OSError as exc:  # user.conf on a full or vanished disk: a failed run, said so
+            out.error = WorkerError(
+                kind="output",
+                message=f"could not write the run's LoadGen config: {exc}",
+                fix="free space on the disk holding the run directory, or choose another --out",
+            )
+            return out
+        worker.chan.send(start)
         _notify(Phase(phase="LoadGen test"))
         t1 = time.perf_counter()
         done = _recv_until(worker, out, Done, watchdog_s=watchdog_s)
