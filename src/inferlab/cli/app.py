@@ -12,6 +12,7 @@ import typer
 
 from inferlab.backends.registry import BACKENDS, DEFAULT_BACKEND, section_class
 from inferlab.cli.common import fail as _fail
+from inferlab.cli.evaluate import evaluate_cmd
 from inferlab.cli.run import run_cmd
 from inferlab.core.errors import InferlabError
 
@@ -72,6 +73,7 @@ def ls_cmd(
 
 
 app.command("run")(run_cmd)
+app.command("evaluate")(evaluate_cmd)
 
 
 def _data_root(data_dir: Path | None) -> Path | None:
