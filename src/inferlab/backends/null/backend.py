@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
+import signal
 import time
 from typing import Any
 
 import numpy as np
 
-from inferlab.backends.null.config import NullBackendConfig
+from inferlab.backends.null.config import FailMode, NullBackendConfig
 from inferlab.core.backend import Backend, Capabilities
 
 log = logging.getLogger(__name__)
@@ -20,6 +23,12 @@ class NullBackend(Backend):
     Inputs are ignored except for their length (``needs_inputs=False``: an array of sample
     indices will do). Outputs are read-only views of one preallocated zero buffer; the buffer
     only grows (doubling) when a batch is larger than any before it.
+
+    Fault injection, for tests of the failure paths (docs/reliability.md): with ``fail_at=N``
+    the N-th call of :meth:`predict` (1-based, calibration's batches included: run with
+    ``--no-calibrate`` to count the test's batches only) raises (``fail_mode="raise"``), never
+    returns (``"stall"``), or kills the process with SIGSEGV (``"crash"``) or SIGABRT
+    (``"abort"``), as a crash in native code would.
     """
 
     def __init__(
@@ -28,10 +37,13 @@ class NullBackend(Backend):
         output_dtype: str = "float32",
         max_batch: int = 1024,
         service_time_s: float = 0.0,
+        fail_at: int | None = None,
+        fail_mode: FailMode = "raise",
     ) -> None:
         self.config = NullBackendConfig(
-            tuple(output_shape), output_dtype, max_batch, service_time_s
+            tuple(output_shape), output_dtype, max_batch, service_time_s, fail_at, fail_mode
         )
+        self._calls = itertools.count(1)  # next() is atomic under the GIL
         self.output_shape: tuple[int, ...] = self.config.output_shape
         self.output_dtype = np.dtype(self.config.output_dtype)
         self._buffer = self._allocate(self.config.max_batch)
@@ -45,7 +57,12 @@ class NullBackend(Backend):
     @classmethod
     def from_config(cls, config: NullBackendConfig) -> NullBackend:
         return cls(
-            config.output_shape, config.output_dtype, config.max_batch, config.service_time_s
+            config.output_shape,
+            config.output_dtype,
+            config.max_batch,
+            config.service_time_s,
+            config.fail_at,
+            config.fail_mode,
         )
 
     def _allocate(self, rows: int) -> np.ndarray:
@@ -58,7 +75,26 @@ class NullBackend(Backend):
         """Rows in the preallocated buffer."""
         return int(self._buffer.shape[0])
 
+    def _inject(self, call: int) -> None:
+        mode = self.config.fail_mode
+        log.warning("null backend: injected %s at batch %d (fail_at)", mode, call)
+        if mode == "raise":
+            raise RuntimeError(f"null backend: injected failure at batch {call} (null_fail_at)")
+        if mode == "stall":
+            while True:
+                time.sleep(3600)
+        for handler in logging.getLogger().handlers:  # the warning reaches worker.log first
+            handler.flush()
+        if mode == "abort":
+            os.abort()
+        os.kill(os.getpid(), signal.SIGSEGV)
+        time.sleep(60)  # the signal is delivered before this returns
+
     def predict(self, inputs: np.ndarray) -> np.ndarray:
+        if self.config.fail_at is not None:
+            call = next(self._calls)
+            if call == self.config.fail_at:
+                self._inject(call)
         n = len(inputs)
         if n > self.capacity:
             rows = max(n, 2 * self.capacity)
@@ -79,4 +115,9 @@ class NullBackend(Backend):
             "output_dtype": self.output_dtype.name,
             "max_batch": self.config.max_batch,
             "service_time_s": self.config.service_time_s,
+            **(
+                {"fail_at": self.config.fail_at, "fail_mode": self.config.fail_mode}
+                if self.config.fail_at is not None
+                else {}
+            ),
         }

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from inferlab.core.errors import ConfigError
+
+FailMode = Literal["raise", "stall", "crash", "abort"]
+FAIL_MODES: tuple[str, ...] = ("raise", "stall", "crash", "abort")
 
 
 @dataclass(frozen=True)
@@ -17,6 +21,10 @@ class NullBackendConfig:
     output_dtype: str = "float32"
     max_batch: int = 1024
     service_time_s: float = 0.0  # simulated time per batch (0 = answer at once)
+    # test-only fault injection: at the fail_at-th call of predict (1-based, calibration's
+    # batches included), raise / stall forever / crash with SIGSEGV / abort (SIGABRT)
+    fail_at: int | None = None
+    fail_mode: FailMode = "raise"
 
     def __post_init__(self) -> None:
         shape = tuple(self.output_shape)
@@ -41,6 +49,16 @@ class NullBackendConfig:
             raise ConfigError(
                 f"null service time must be >= 0, got {self.service_time_s}",
                 "use a service time in seconds, e.g. 0.001",
+            )
+        if self.fail_at is not None and (isinstance(self.fail_at, bool) or self.fail_at < 1):
+            raise ConfigError(
+                f"null fail_at must be a batch number >= 1, got {self.fail_at!r}",
+                "use e.g. --set null_fail_at=3",
+            )
+        if self.fail_mode not in FAIL_MODES:
+            raise ConfigError(
+                f"null fail_mode {self.fail_mode!r} is not one of {', '.join(FAIL_MODES)}",
+                "use e.g. --set null_fail_mode=crash",
             )
         if self.max_batch < 1:
             raise ConfigError(f"max_batch must be >= 1, got {self.max_batch}", "use max_batch >= 1")

@@ -24,13 +24,27 @@ class NullSection(BackendSection):
         default=0.0, ge=0, description="simulated time per batch (ms); 0: answer at once"
     )
 
+    fail_at: int | None = Field(
+        default=None,
+        ge=1,
+        description="test-only fault injection: the batch (1-based, calibration's included) at "
+        "which the backend fails as fail_mode says (docs/reliability.md)",
+    )
+    fail_mode: Literal["raise", "stall", "crash", "abort"] = Field(
+        default="raise",
+        description="how the fail_at batch fails: raise an exception, stall forever, crash "
+        "with SIGSEGV, abort with SIGABRT",
+    )
+
     loads_model: ClassVar[bool] = False
     random_weights_label: ClassVar[str] = "null backend"
     batch_rule: ClassVar[BatchRule] = BatchRule(
         fixed=256, fixed_source="the null backend's default"
     )
     flat_keys: ClassVar[dict[str, tuple[str, Any]]] = {
-        "null_service_time_ms": ("service_time_ms", 0.0)
+        "null_service_time_ms": ("service_time_ms", 0.0),
+        "null_fail_at": ("fail_at", None),
+        "null_fail_mode": ("fail_mode", "raise"),
     }
 
     def build(self, ctx: BuildContext) -> tuple[Backend, ModelFacts]:
@@ -41,5 +55,7 @@ class NullSection(BackendSection):
             output_shape=ctx.task.null_output_shape(ctx.variant),
             max_batch=ctx.max_batch,
             service_time_s=self.service_time_ms / 1000.0,
+            fail_at=self.fail_at,
+            fail_mode=self.fail_mode,
         )
         return null, ModelFacts(random_weights=True, extra={"null_backend": True})
