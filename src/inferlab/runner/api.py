@@ -6,9 +6,8 @@ import logging
 import shutil
 import signal
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from inferlab import __version__
 from inferlab.config.loader import default_cache_dir
@@ -17,34 +16,29 @@ from inferlab.core import registry
 from inferlab.core.clock import now_iso
 from inferlab.core.errors import ConfigError, InferlabError, UnsupportedError
 from inferlab.core.files import atomic_write_text
-from inferlab.core.rounds import round_for_seeds
-from inferlab.core.spec import OFFICIAL_FIELD, BenchmarkSpec, Mode, Scenario, resolve_batch_size
+from inferlab.core.spec import BenchmarkSpec, Mode, Scenario, resolve_batch_size
 from inferlab.core.task import BenchmarkTask
 from inferlab.loadgen.settings import ComposedConf, Layer, compose, parse_user_conf
 from inferlab.results import environment
 from inferlab.results.metrics import write_metrics
 from inferlab.results.models import (
-    Accuracy,
     Audit,
     BenchmarkInfo,
-    Counts,
     ErrorInfo,
     LoadgenInfo,
     LoadgenKey,
-    OfficialResult,
     Ready,
     RunResult,
     Start,
-    Status,
-    Validity,
     WorkerInfo,
 )
-from inferlab.results.schema import accuracy_section, flags_section
+from inferlab.results.schema import flags_section
 from inferlab.results.store import create_run_dir
 from inferlab.results.system import capture_system
 from inferlab.runner.backends import build_dataset
 from inferlab.runner.calibration import loadgen_hints
-from inferlab.runner.outdir import ResultReserve, check_out_dir, disk_full_note
+from inferlab.runner.finish import Finished, finish, replica_figures
+from inferlab.runner.outdir import ResultReserve, check_out_dir, with_disk_note
 from inferlab.runner.signals import deferred_signals, signal_name, signum_of, stop_signals
 from inferlab.runner.supervisor import RunInterrupted, describe_failure, job_for, run_worker
 from inferlab.runner.telemetry import TelemetrySampler, gpu_indices_for, with_samples
@@ -306,7 +300,7 @@ def run(cfg: RunConfig) -> RunResult:
                 kind, message = describe_failure(out)
                 fin.error = ErrorInfo(kind=kind, message=message)
             else:
-                _finish(fin, cfg, p, run_dir, ready.model if ready else None)
+                finish(fin, cfg, p, run_dir, ready.model if ready else None)
         except InferlabError as exc:
             fin.status = "failed"
             fin.error = ErrorInfo(kind=type(exc).__name__, message=str(exc))
@@ -376,14 +370,7 @@ def run(cfg: RunConfig) -> RunResult:
             system=system,
             error=fin.error,
         )
-        if (full := disk_full_note(run_dir)) is not None:
-            log.warning("%s", full)
-            if result.status == "failed":  # say the likely cause with the failure
-                err = result.error
-                why = ErrorInfo(kind="disk-full", message=full)
-                if err is not None:
-                    why = ErrorInfo(kind=err.kind, message=f"{err.message}; {full}")
-                result = result.model_copy(update={"error": why})
+        result = with_disk_note(result, run_dir)  # a full disk: said with the failure
         flags = flags_section(cfg, spec, result)
         timings["total_s"] = round(time.perf_counter() - t0, 3)
         result = result.model_copy(
@@ -406,100 +393,3 @@ def run(cfg: RunConfig) -> RunResult:
             signum=signum,
         )
     return RunResult.model_validate(stored)  # as a reader of result.json gets it
-
-
-def replica_figures(stats: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
-    """Per-replica (per-device) figures from the worker: samples, batches, busy seconds, and
-    each one's share of the samples. Diagnostic: LoadGen's figure is the run's result."""
-    if not stats:
-        return None
-    total = sum(int(r.get("samples", 0)) for r in stats) or 1
-    return [{**r, "share": round(int(r.get("samples", 0)) / total, 4)} for r in stats]
-
-
-@dataclass
-class Finished:
-    """What a finished test adds to its result, filled step by step by :func:`_finish` (what
-    it found before an error is kept)."""
-
-    status: Status = "failed"
-    error: ErrorInfo | None = None
-    round: str | None = None  # the round of the seeds LoadGen applied (when none was asked)
-    loadgen: dict[str, Any] = field(default_factory=dict)  # the detail log's sections
-    audit_applied: bool = False
-    result: OfficialResult | None = None
-    accuracy: Accuracy | None = None
-    accuracy_eval_s: float | None = None
-
-
-def _finish(
-    fin: Finished,
-    cfg: RunConfig,
-    p: dict[str, Any],
-    run_dir: Path,
-    model: dict[str, Any] | None,
-) -> None:
-    from inferlab.loadgen.logs import outcome, parse_detail, parse_summary
-
-    trace = run_dir / "mlperf_log_trace.json"
-    if not cfg.trace and trace.is_file() and trace.stat().st_size == 0:
-        trace.unlink()  # LoadGen creates the file even with the trace disabled
-    detail_path = run_dir / "mlperf_log_detail.txt"
-    summary_path = run_dir / "mlperf_log_summary.txt"
-    if not detail_path.is_file():
-        raise InferlabError("LoadGen wrote no mlperf_log_detail.txt", "see worker.log")
-    detail = parse_detail(detail_path)
-    summary = parse_summary(summary_path) if summary_path.is_file() else None
-    oc = outcome(detail, summary)
-    seeds = [
-        oc.seeds.get(k) for k in ("qsl_rng_seed", "sample_index_rng_seed", "schedule_rng_seed")
-    ]
-    seed_round = round_for_seeds(*seeds) if None not in seeds else None  # type: ignore[arg-type]
-    if seed_round and not cfg.round:
-        fin.round = seed_round
-    field_, unit, div = OFFICIAL_FIELD[p["scenario"]]
-    value = oc.result  # None when LoadGen has no estimate (early stopping not met)
-    fin.audit_applied = any("Audit Config" in w for w in detail.warnings)
-    fin.loadgen = {
-        "effective": oc.effective,
-        "results": {
-            k: v
-            for k, v in detail.values.items()
-            if k.startswith(("result_", "early_stopping_latency"))
-            and isinstance(v, int | float)
-            and not isinstance(v, bool)
-        },
-        "seeds": {**oc.seeds, "round": seed_round},
-        "errors": detail.errors,
-        "warnings": detail.warnings,
-    }
-    fin.result = OfficialResult(
-        official_field=field_,
-        value=(value / div) if isinstance(value, int | float) else None,
-        unit=unit,
-        raw_value=value,
-        validity=cast(Validity, oc.validity),  # checked by the model
-        invalid_reasons=oc.invalid_reasons,
-        loadgen_reason=oc.loadgen_reason,
-        early_stopping=oc.early_stopping,
-        constraints=oc.constraints,
-        counts=Counts(queries=oc.query_count, samples=oc.sample_count, duration_s=oc.duration_s),
-    )
-    if cfg.mode == Mode.ACCURACY.value:
-        t = time.perf_counter()
-        fin.accuracy = accuracy_section(cfg, p, run_dir, model, fin.round or p["round"])
-        fin.accuracy_eval_s = round(time.perf_counter() - t, 3)
-        fin.status = "ok" if not detail.errors else "failed"
-    else:
-        fin.status = (
-            "ok" if oc.validity == "VALID" else "invalid" if oc.validity == "INVALID" else "failed"
-        )
-    if detail.errors:
-        fin.error = ErrorInfo(kind="loadgen", message="; ".join(detail.errors[:3]))
-    if cfg.audit and not fin.audit_applied:
-        fin.status = "failed"
-        fin.error = ErrorInfo(
-            kind="audit",
-            message=f"LoadGen did not apply the {cfg.audit} audit.config (see worker.log); "
-            "the run cannot serve as a compliance test",
-        )

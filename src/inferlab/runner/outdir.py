@@ -10,6 +10,7 @@ written, if the disk is full then) is the second.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -17,6 +18,9 @@ from typing import Any
 
 from inferlab.core.errors import ConfigError
 from inferlab.core.files import atomic_write_json
+from inferlab.results.models import ErrorInfo, RunResult
+
+log = logging.getLogger(__name__)
 
 MIN_FREE_BYTES = 16 * 2**20  # a quick run writes < 1 MiB; a long Server run's detail log more
 RESERVE_BYTES = 1 * 2**20  # result.json is ~10-50 kB; metrics files are not worth the room
@@ -94,6 +98,22 @@ def disk_full_note(run_dir: Path) -> str | None:
         f"the disk holding {run_dir} is full ({_mib(free)} free): LoadGen's logs may be "
         "truncated; free space, or rerun with another --out"
     )
+
+
+def with_disk_note(result: RunResult, run_dir: Path) -> RunResult:
+    """``result`` with the full disk named in its error when the run failed on a full disk
+    (logged in any case: metrics files may be missing)."""
+    full = disk_full_note(run_dir)
+    if full is None:
+        return result
+    log.warning("%s", full)
+    if result.status != "failed":
+        return result
+    err = result.error
+    note = ErrorInfo(kind="disk-full", message=full)
+    if err is not None:
+        note = ErrorInfo(kind=err.kind, message=f"{err.message}; {full}")
+    return result.model_copy(update={"error": note})
 
 
 class ResultReserve:

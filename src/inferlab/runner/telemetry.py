@@ -245,7 +245,10 @@ class TelemetrySampler:
             self._errors.append(f"last sample: {exc}")
         finally:
             if self._fh is not None:
-                self._fh.close()
+                try:
+                    self._fh.close()  # flushes: a full disk must not stop the run here either
+                except OSError as exc:
+                    self._errors.append(f"telemetry.csv not complete: {exc}")
                 self._fh = None
             if self._gpus is not None and self._nvml is not None:
                 try:
