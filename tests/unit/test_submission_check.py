@@ -118,7 +118,12 @@ def test_clean_tree_has_no_finding(tmp_path: Path, round_: str) -> None:
     write_tree(tmp_path, round_)
     report = check_tree(tmp_path)
     assert report.round == round_
-    assert report.findings == []
+    assert [f for f in report.findings if f.severity != "note"] == []
+    # no run to recompute accuracy.txt from: said, not silent
+    assert {(f.code, f.path.split("/")[-1]) for f in report.notes} == {
+        ("accuracy-not-recomputed", "accuracy.txt")
+    }
+    assert len(report.notes) == 3
     assert report.results_checked == 3
 
 
@@ -246,3 +251,58 @@ def test_accuracy_regexes_follow_the_checker() -> None:
     # the v4.1 checker did not accept quoted ROUGE values
     assert parse_accuracy_txt(text, ["ROUGE1"], "v4.1") == {}
     assert parse_accuracy_txt("np.float64(44.4)", ["ROUGE1"]) == {}
+
+
+@pytest.mark.parametrize("round_", ["v6.1", "v5.1", "v4.1"])
+def test_stray_files_in_either_layout(tmp_path: Path, round_: str) -> None:
+    lay = write_tree(tmp_path, round_)
+    before = check_tree(tmp_path).codes()
+    off = lay.results("box", "resnet", "Offline")
+    stray = [
+        lay.org / "results/box/resnet/notes.md",
+        off / "performance/run_1/mlperf_log_trace.json",
+        lay.compliance("box", "resnet", "Offline", "TEST04") / "audit.config",
+        lay.measurements("box", "resnet", "Offline") / "job.json~",
+    ]
+    for p in stray:
+        p.write_text("x")
+    (lay.documentation / "extra.pdf").write_text("allowed")
+    (lay.code_dir("resnet") / "run.sh").write_text("allowed")
+    after = check_tree(tmp_path).codes()
+    added = sorted(set(after) - set(before))
+    assert added == sorted(("stray-file", str(p.relative_to(tmp_path))) for p in stray)
+
+
+def test_test04_prints_the_summary_s_figures() -> None:
+    """The official TEST04 script prints the summaries' strings: Offline in C++'s default
+    format (%g), Server with two decimals; SingleStream/MultiStream 1e9/latency as a float."""
+    from inferlab.submission.compliance import verify_performance
+
+    off = perf_values("v6.1", "Offline", 1189437.5)
+    v = verify_performance("TEST04", "Offline", off, off, summary_scores=("1.18944e+06", None))
+    assert v.text.splitlines()[1:3] == [
+        "reference score = 1.18944e+06",
+        "test score = 1189437.5",  # no summary text given: the detail value as it is
+    ]
+    assert v.reference_score == 1189440.0  # compared as the official script compares
+    ss = perf_values("v6.1", "SingleStream", 759592)
+    v = verify_performance("TEST04", "SingleStream", ss, ss, summary_scores=("x", "y"))
+    assert v.text.splitlines()[1] == f"reference score = {1e9 / 759592}"
+    # TEST01 reads the detail logs: float(value), whatever the summaries say
+    v = verify_performance("TEST01", "Offline", off, off, summary_scores=("1.18944e+06", None))
+    assert v.text.splitlines()[1] == "Reference score = 1189437.5"
+
+
+def test_summary_score_reads_the_summary_or_formats_like_loadgen(tmp_path: Path) -> None:
+    from inferlab.submission.compliance_perf import summary_score
+
+    detail = tmp_path / "mlperf_log_detail.txt"
+    off = {"effective_scenario": "Offline", "result_samples_per_second": 1189437.5}
+    server = {"effective_scenario": "Server", "result_completed_samples_per_sec": 12345.678}
+    assert summary_score(detail, off) == "1.18944e+06"  # no summary: LoadGen's %g
+    assert summary_score(detail, server) == "12345.68"  # LoadGen's two decimals
+    (tmp_path / "mlperf_log_summary.txt").write_text(
+        "Scenario : Server\nCompleted samples per second    : 12345.67\n"
+    )
+    assert summary_score(detail, server) == "12345.67"  # the summary's own string wins
+    assert summary_score(detail, {"effective_scenario": "SingleStream"}) is None

@@ -78,11 +78,16 @@ def _official(tree: Path, path: Path | None, round_: str | None, wanted: bool) -
 
 
 def _check_and_print(
-    tree: Path, round_: str | None, as_json: bool, official: Path | None, extra: dict[str, Any]
+    tree: Path,
+    round_: str | None,
+    as_json: bool,
+    official: Path | None,
+    extra: dict[str, Any],
+    runs: list[Path] | None = None,
 ) -> bool:
     from inferlab.submission.check import check_tree
 
-    report = check_tree(tree, round_)
+    report = check_tree(tree, round_, runs or [])
     verdict = _official(tree, official, report.round, official is not None)
     if as_json:
         doc = {**extra, "check": report.as_dict()}
@@ -166,7 +171,9 @@ def build_cmd(
         return
     if not as_json:
         typer.echo("")
-    ok = _check_and_print(rep.tree, rep.round, as_json, official_checker, {"build": rep.as_dict()})
+    doc = {"build": rep.as_dict()}
+    used = [r.path for r in loaded]  # where check finds the runs to recompute accuracy.txt
+    ok = _check_and_print(rep.tree, rep.round, as_json, official_checker, doc, used)
     if not ok:
         raise typer.Exit(code=1)
 
@@ -176,6 +183,14 @@ def check_cmd(
     tree: Annotated[Path, typer.Argument(help="The submission root (holding closed/ or open/).")],
     round_: Annotated[
         str | None, typer.Option("--round", help="Round (default: what the tree says).")
+    ] = None,
+    runs: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--runs",
+            help="Where the tree's runs are (run directories or folders holding them; "
+            "repeatable): each accuracy.txt is recomputed from its run's accuracy log.",
+        ),
     ] = None,
     official_checker: OfficialCheckerOption = None,
     as_json: JsonOption = False,
@@ -188,5 +203,5 @@ def check_cmd(
             rules_for(round_)
         except InferlabError as exc:
             _fail(exc)
-    if not _check_and_print(tree, round_, as_json, official_checker, {}):
+    if not _check_and_print(tree, round_, as_json, official_checker, {}, runs):
         raise typer.Exit(code=1)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from inferlab.results.system import MEANINGFUL_FIELDS, REQUIRED_FIELDS
 from inferlab.submission.check_result import SEED_KEYS, ResultChecks, _detail_values
 from inferlab.submission.findings import CheckReport, Finding
 from inferlab.submission.layout import ROUND_MARKER, Layout
+from inferlab.submission.stray import stray_entries
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +137,7 @@ class _Checker(ResultChecks):
                     f"{name}/ belongs to another round's layout than {rules.name}'s",
                     "rebuild the tree for this round with `inferlab submission build`",
                 )
+        self.guarded(org, self.stray, org, rules)
         systems = {p.stem: p for p in sorted((org / "systems").glob("*.json"))}
         results = {p.name: p for p in self.dirs(org / "results")}
         if not systems:
@@ -159,6 +162,17 @@ class _Checker(ResultChecks):
                     "results without a system description",
                     "add systems/<system>.json",
                 )
+
+    def stray(self, org: Path, rules: RoundRules) -> None:
+        for path, holds in stray_entries(org, rules.layout):
+            kind = "folder" if path.is_dir() else "file"
+            self.error(
+                "stray-file",
+                path,
+                f"a {kind} the {rules.name} layout does not allow here "
+                f"({path.parent.name}/ may hold only {holds})",
+                "delete it (notes and extra material go into documentation/)",
+            )
 
     def system(self, path: Path, division: str, submitter: str) -> dict[str, Any] | None:
         try:
@@ -261,6 +275,8 @@ class _Checker(ResultChecks):
                 )
 
 
-def check_tree(root: Path, round_: str | None = None) -> CheckReport:
-    """Check a submission tree; ``round_`` overrides the round the tree says it is for."""
-    return _Checker(root, round_).run()
+def check_tree(root: Path, round_: str | None = None, runs: Sequence[Path] = ()) -> CheckReport:
+    """Check a submission tree; ``round_`` overrides the round the tree says it is for; ``runs``
+    (run directories or folders holding them) are where the tree's runs are looked for, to
+    recompute each accuracy.txt from its run's full accuracy log."""
+    return _Checker(root, round_, runs).run()

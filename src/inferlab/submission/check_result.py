@@ -23,8 +23,8 @@ from inferlab.core.rounds import (
 )
 from inferlab.loadgen.logs import parse_detail
 from inferlab.submission.accuracy_txt import parse_accuracy_txt
-from inferlab.submission.findings import CheckerBase
 from inferlab.submission.layout import PROVENANCE_BEGIN, PROVENANCE_END, Layout
+from inferlab.submission.recompute import RecomputeChecks
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ SEED_KEYS: tuple[str, ...] = (
 )
 
 
-class ResultChecks(CheckerBase):
+class ResultChecks(RecomputeChecks):
     def result(
         self,
         lay: Layout,
@@ -80,6 +80,7 @@ class ResultChecks(CheckerBase):
         acc = scn_dir / "accuracy"
         if all([self.need(acc / f) for f in ACC_FILES]):
             self.guarded(acc, self.accuracy, acc, rules, b)
+            self.guarded(acc / "accuracy.txt", self.recompute, acc, meas / "README.md", rules, b)
         if closed:
             for test in b.compliance:
                 tdir = lay.compliance(system, b.name, scenario, test)

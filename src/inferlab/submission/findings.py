@@ -4,19 +4,19 @@ wrong and the fix."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
 
-ERROR, WARNING = "error", "warning"
+ERROR, WARNING, NOTE = "error", "warning", "note"
 
 
 @dataclass(frozen=True)
 class Finding:
-    severity: str  # "error" or "warning"
+    severity: str  # "error", "warning" or "note" (what was not checked, or checked and fine)
     code: str  # stable identifier, e.g. "missing-file", "seed-mismatch"
     path: str  # relative to the tree root
     message: str
@@ -39,6 +39,10 @@ class CheckReport:
         return [f for f in self.findings if f.severity == WARNING]
 
     @property
+    def notes(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == NOTE]
+
+    @property
     def ok(self) -> bool:
         return not self.errors
 
@@ -54,6 +58,7 @@ class CheckReport:
             "results_checked": self.results_checked,
             "errors": len(self.errors),
             "warnings": len(self.warnings),
+            "notes": len(self.notes),
             "findings": [asdict(f) for f in self.findings],
         }
 
@@ -61,10 +66,11 @@ class CheckReport:
 class CheckerBase:
     """Findings and the small helpers every check uses."""
 
-    def __init__(self, root: Path, round_: str | None) -> None:
+    def __init__(self, root: Path, round_: str | None, runs: Sequence[Path] = ()) -> None:
         self.root = root
         self.report = CheckReport(root, round_)
         self.forced_round = round_
+        self.runs = tuple(Path(p) for p in runs)  # where to find the runs a tree came from
 
     # -- helpers ---------------------------------------------------------------------------
     def rel(self, path: Path) -> str:
@@ -81,6 +87,9 @@ class CheckerBase:
 
     def warn(self, code: str, path: Path, message: str, fix: str) -> None:
         self.add(WARNING, code, path, message, fix)
+
+    def note(self, code: str, path: Path, message: str, fix: str) -> None:
+        self.add(NOTE, code, path, message, fix)
 
     def guarded(self, path: Path, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn(*args)``, one check, and return its value; an unexpected exception becomes
