@@ -169,3 +169,16 @@ def test_loadgen_values_out_of_loadgen_s_range_are_refused_in_yaml_too(tmp_path:
     assert loadgen_value_problem("performance_issue_same", 1) is None
     flags = [k for k, (kind, _, _) in LOADGEN_KEY_RANGES.items() if kind == "flag"]
     assert "coalesce_queries" in flags and loadgen_value_problem("coalesce_queries", 2)
+
+
+def test_yaml_not_utf8_names_the_byte(tmp_path: Path) -> None:
+    y = tmp_path / "c.yaml"
+    y.write_bytes(b"scenario: Offline\n# caf\xe9\n")
+    with pytest.raises(ConfigError) as err:
+        build_config(yaml_path=y, environ={})
+    assert f"{y} is not UTF-8 text: byte 0xe9 at offset 23 (line 2, column 6)" in str(err.value)
+    assert err.value.fix is not None and err.value.fix.startswith("save it as UTF-8")
+    y.write_bytes(b"\xef\xbb\xbfscenario: Server\n")  # a UTF-8 byte-order mark is fine
+    assert build_config(yaml_path=y, environ={}).scenario == "Server"
+    with pytest.raises(ConfigError, match="is a directory"):
+        build_config(yaml_path=tmp_path, environ={})

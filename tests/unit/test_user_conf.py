@@ -80,3 +80,16 @@ def test_compose_layers_and_provenance() -> None:
     assert all(line.startswith("#") or "#" not in line for line in text.splitlines())
     assert "resnet50.Offline.min_query_count = 8" in text
     assert "mlperf.conf" in text and "qsl_rng_seed" not in text
+
+
+def test_not_utf8_names_the_byte_and_a_bom_is_read(tmp_path: Path) -> None:
+    conf = tmp_path / "user.conf"
+    conf.write_bytes(b"*.*.min_duration = 1\n# \xff\n")
+    with pytest.raises(ConfigError) as err:
+        parse_user_conf(conf, "resnet50", "Offline")
+    assert f"user.conf {conf} is not UTF-8 text: byte 0xff at offset 23 (line 2, column 3)" in (
+        err.value.message
+    )
+    assert err.value.fix is not None and "save it as UTF-8" in err.value.fix
+    conf.write_bytes(b"\xef\xbb\xbf*.*.min_duration = 1\n")
+    assert parse_user_conf(conf, "resnet50", "Offline") == {"min_duration": 1}

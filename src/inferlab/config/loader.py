@@ -14,6 +14,7 @@ from inferlab.backends.base import CONFIG_ERROR
 from inferlab.backends.registry import BACKENDS, section_class
 from inferlab.config.run_config import RunConfig
 from inferlab.config.sections import SECTION, flat_keys, nest_flat_keys
+from inferlab.config.text import read_utf8
 from inferlab.core.errors import ConfigError
 
 ENV_DATA_DIR = "INFERLAB_DATA_DIR"
@@ -62,10 +63,9 @@ def parse_set(items: Sequence[str]) -> dict[str, Any]:
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist", "check the --config path")
+    text = read_utf8(path, what="config file", missing_fix="check the --config path", bom=True)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         where = f" at line {line + 1}" if line is not None else ""

@@ -112,11 +112,12 @@ def parse_user_conf(path: Path, model: str, scenario: str) -> dict[str, float]:
     LoadGen looks up model.scenario.key, then *.scenario.key, then model.*.key, then *.*.key.
     Unknown keys are an error here (LoadGen would ignore a typo silently).
     """
-    if not path.is_file():
-        raise ConfigError(f"user.conf {path} does not exist", "check the --user-conf path")
+    from inferlab.config.text import read_utf8
+
+    text = read_utf8(path, what="user.conf", missing_fix="check the --user-conf path", bom=True)
     rank: dict[str, int] = {}
     out: dict[str, float] = {}
-    for n, raw in enumerate(path.read_text().splitlines(), start=1):
+    for n, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue

@@ -21,8 +21,14 @@ from inferlab.core.errors import ModelError
 
 MAX_NAMES = 5  # key names listed in an error message
 _HASH_CHUNK = 1 << 20
-# torch's message when weights_only=True meets a pickled class: "... GLOBAL pkg.mod.Name was ..."
-_GLOBAL_RE = re.compile(r"Unsupported global: GLOBAL ((?:[A-Za-z_]\w*\.)+[A-Za-z_]\w*) was ")
+# torch's messages when weights_only=True meets a pickled global, a class or function the file
+# asks to import and call: "Unsupported global: GLOBAL pkg.mod.Name was not an allowed global"
+# and "Trying to load unsupported GLOBAL posix.system whose module posix is blocked"
+_GLOBAL_RE = re.compile(
+    r"[Uu]nsupported (?:global: )?GLOBAL ((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*) (?:was|whose) "
+)
+_PICKLE_PROTO = 0x80  # the first byte of a pickle of protocol 2 or later
+_PROBE_OPS = 100_000  # pickle opcodes looked at for a global before giving up
 _MODULE_PREFIX = "module."  # DataParallel / DistributedDataParallel
 
 
@@ -52,28 +58,74 @@ def require_file(path: Path, *, what: str, fix: str) -> int:
 def torch_load(path: Path, *, what: str, fix: str) -> Any:
     """``torch.load(path, weights_only=True)`` on the CPU, every failure as :class:`ModelError`.
 
-    A pickled class (needs ``weights_only=False``) is refused with a re-save fix; any other
-    failure says "<what> <path> is not loadable by torch.load (reason)" with ``fix``."""
+    A file that holds pickled code (a class or function to import and call: a pickled module,
+    ``os.system``) is *refused*, named as such with the global it asks for, and the fix is a
+    one-line conversion to a plain state dict for a file the user trusts. A file torch cannot
+    read at all says "<what> <path> is not loadable by torch.load (corrupt, truncated or not a
+    PyTorch file ...)" with ``fix``."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         text = str(exc)
         found = _GLOBAL_RE.search(text)
-        if found:
+        name = found.group(1) if found else None
+        if name is None and "Weights only load failed" in text:
+            name = pickled_global(path)  # a plain pickle, not torch.save's format
+        if name is not None:
             raise ModelError(
-                f"{what} {path} pickles {found.group(1)}, which needs "
-                "torch.load(weights_only=False) and can run arbitrary code; refusing to load it",
-                "re-save it as a plain state dict: torch.save(model.state_dict(), path)",
+                f"{what} {path} was refused, not loaded: it holds pickled code ({name}, a "
+                "global that loading would import and call), which the safe loader "
+                "torch.load(weights_only=True) does not run; the file is not corrupt",
+                convert_fix(path),
             ) from exc
         if "Weights only load failed" in text:
             reason = "corrupt, truncated or not a PyTorch file"
         else:
             first = text.strip().splitlines()[0][:120] if text.strip() else "empty or truncated"
-            reason = f"{type(exc).__name__}: {first}"
+            reason = f"corrupt, truncated or not a PyTorch file: {type(exc).__name__}: {first}"
         raise ModelError(
             f"{what} {path} is not loadable by torch.load ({reason})",
             fix,
         ) from exc
+
+
+def convert_fix(path: Path) -> str:
+    """The one-line conversion of a checkpoint that holds code into a plain state dict."""
+    out = path.with_name(f"{path.stem}.state_dict{path.suffix or '.pth'}")
+    code = (
+        f"import torch; c = torch.load({str(path)!r}, weights_only=False); "
+        "torch.save(c.get('state_dict', c) if isinstance(c, dict) else c.state_dict(), "
+        f"{str(out)!r})"
+    )
+    return (
+        f'only if you trust the file (this load runs its code), convert it once: python -c "{code}"'
+        f" and pass {out} (weights nested under another key: save that entry instead)"
+    )
+
+
+def pickled_global(path: Path) -> str | None:
+    """The first global (module.name) a plain pickle file imports; None when the file is no
+    pickle or imports none within its first opcodes."""
+    import pickletools
+
+    strings: list[str] = []
+    try:
+        with path.open("rb") as fh:
+            if fh.read(1) != bytes([_PICKLE_PROTO]):
+                return None
+            fh.seek(0)
+            for n, (op, arg, _) in enumerate(pickletools.genops(fh)):
+                if op.name in ("GLOBAL", "INST"):
+                    return str(arg).replace(" ", ".")
+                if op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                    return f"{strings[-2]}.{strings[-1]}"
+                if isinstance(arg, str):
+                    strings.append(arg)
+                if n > _PROBE_OPS:
+                    break
+    except Exception:  # not a pickle after all (or cut short): no global to name
+        return None
+    return None
 
 
 def unwrap_state_dict(

@@ -79,6 +79,7 @@ from inferlab.benchmarks.bert.features_cache import (
     read_cache,
     write_cache,
 )
+from inferlab.config.text import decode_utf8
 from inferlab.core.errors import DataError, UnsupportedError
 
 log = logging.getLogger(__name__)
@@ -130,10 +131,9 @@ def _parse_examples(
     def bad(where: str, problem: str) -> DataError:
         return DataError(f"{path} is not a SQuAD v1.1 file: {where}{problem}", DATASET_FIX)
 
+    text = decode_utf8(raw, path, what="SQuAD dataset", error=DataError, fix=DATASET_FIX)
     try:
-        doc = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise bad("", "not UTF-8 text") from None
+        doc = json.loads(text)
     except json.JSONDecodeError as err:
         raise bad("", f"not JSON ({err.msg} at line {err.lineno})") from None
     if meta is not None:
@@ -207,10 +207,7 @@ class WordPieceTokenizer:
         self.vocab_file = Path(vocab_file)
         raw = _read_bytes(self.vocab_file, "BERT vocabulary", VOCAB_FIX)
         self._sha256 = hashlib.sha256(raw).hexdigest()
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise DataError(f"vocabulary {self.vocab_file} is not UTF-8 text", VOCAB_FIX) from None
+        text = decode_utf8(raw, self.vocab_file, what="vocabulary", error=DataError, fix=VOCAB_FIX)
         # readlines() in text mode: universal newlines, a final newline ends the last line.
         lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
         if lines and lines[-1] == "":

@@ -24,6 +24,7 @@ from inferlab.benchmarks.resnet50.preprocess import (
     get_transform,
     resolve_decoder,
 )
+from inferlab.config.text import read_utf8
 from inferlab.core.errors import ConfigError, DataError
 from inferlab.preprocessing.cache import Cache
 
@@ -37,16 +38,13 @@ PATH_FIX = "pass --dataset-path DIR or --data-dir ROOT containing imagenet2012-v
 
 def read_val_map(path: Path) -> tuple[list[str], np.ndarray]:
     """Parse a val_map.txt into (file names, int64 labels); DataError names the bad line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not path.exists():
         raise DataError(
             f"{path.parent} has no {VAL_MAP}",
             fix=f"run `inferlab prepare resnet50 --from <ILSVRC2012_img_val dir or tar>`, or "
             f"{PATH_FIX}",
-        ) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"cannot read {path}: {err}", fix="check the file's permissions") from err
+        )
+    text = read_utf8(path, what="ImageNet label list", error=DataError, missing_fix=PATH_FIX)
     names: list[str] = []
     labels: list[int] = []
     for lineno, line in enumerate(text.rstrip().splitlines(), start=1):
