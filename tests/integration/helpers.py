@@ -36,7 +36,10 @@ def detail_errors(run_dir: Path) -> list[str]:
     return out
 
 
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m inferlab ARGS`` (no INFERLAB_* variables but ``env``'s), in ``cwd`` if given."""
     import os
 
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("INFERLAB_")}
@@ -47,4 +50,5 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         text=True,
         timeout=600,
         env=full_env,
+        cwd=cwd,
     )

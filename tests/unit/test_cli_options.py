@@ -147,7 +147,7 @@ def test_an_option_left_out_does_not_override_yaml(captured: Captured, tmp_path:
     y = tmp_path / "c.yaml"
     y.write_text('scenario: Server\nbackend: "null"\nnull_service_time_ms: 3\nout: elsewhere\n')
     cfg = _cfg(captured, "--config", str(y))
-    assert (cfg.scenario, cfg.backend, cfg.out) == ("Server", "null", Path("elsewhere"))
+    assert (cfg.scenario, cfg.backend, cfg.out) == ("Server", "null", tmp_path / "elsewhere")
     assert cfg.backend_options.service_time_ms == 3.0  # type: ignore[attr-defined]
     cfg = _cfg(captured, "--config", str(y), "--scenario", "Offline")  # a flag beats YAML
     assert cfg.scenario == "Offline"

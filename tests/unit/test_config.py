@@ -171,6 +171,51 @@ def test_loadgen_values_out_of_loadgen_s_range_are_refused_in_yaml_too(tmp_path:
     assert "coalesce_queries" in flags and loadgen_value_problem("coalesce_queries", 2)
 
 
+# ---- issue 15 items 2, 6 and 8: paths, file encodings, names in any case ---------------------
+
+
+def test_paths_are_absolute_against_where_they_were_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conf, work = tmp_path / "conf", tmp_path / "work"
+    conf.mkdir()
+    work.mkdir()
+    y = conf / "c.yaml"
+    y.write_text(
+        "dataset_path: imgs\nuser_conf: ../u.conf\nbackend: torch\ncompile_cache_dir: cc\n"
+    )
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    cfg = build_config(
+        yaml_path=Path("../conf/c.yaml"),
+        flags={"model_path": "~/m.pth", "out": "/abs/runs"},
+        sets=["cache_dir=cache"],
+        environ={"INFERLAB_DATA_DIR": "data"},
+    )
+    assert cfg.dataset_path == conf / "imgs"  # YAML: its directory
+    assert cfg.user_conf == tmp_path / "u.conf"  # ".." taken off
+    assert cfg.backend_options.compile_cache_dir == conf / "cc"  # type: ignore[attr-defined]
+    assert cfg.model_path == tmp_path / "home" / "m.pth"  # "~" expanded
+    assert cfg.out == Path("/abs/runs")  # absolute: as written
+    assert (cfg.cache_dir, cfg.data_dir) == (work / "cache", work / "data")  # --set, env: cwd
+    assert RunConfig().out == work / "runs"  # the default too
+    monkeypatch.chdir(tmp_path)  # a stored config reads back unchanged (the worker's case)
+    assert RunConfig.model_validate(cfg.model_dump(mode="json")) == cfg
+
+
+def test_python_api_paths_and_section_are_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = RunConfig(
+        dataset_path=Path("imgs"),
+        backend="torch",
+        backend_options={"name": "torch", "compile_cache_dir": "cc"},  # type: ignore[arg-type]
+    )
+    assert cfg.dataset_path == tmp_path / "imgs"
+    assert cfg.backend_options.compile_cache_dir == tmp_path / "cc"  # type: ignore[attr-defined]
+
+
 def test_yaml_not_utf8_names_the_byte(tmp_path: Path) -> None:
     y = tmp_path / "c.yaml"
     y.write_bytes(b"scenario: Offline\n# caf\xe9\n")

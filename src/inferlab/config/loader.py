@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from inferlab.backends.base import CONFIG_ERROR
 from inferlab.backends.registry import BACKENDS, section_class
+from inferlab.config.paths import absolute, here, path_fields, resolve_paths
 from inferlab.config.run_config import RunConfig
 from inferlab.config.sections import SECTION, flat_keys, nest_flat_keys
 from inferlab.config.text import read_utf8
@@ -94,7 +95,10 @@ def build_config(
     sets: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
 ) -> RunConfig:
-    """defaults < environment < YAML < flags (those not None) < --set."""
+    """defaults < environment < YAML < flags (those not None) < --set.
+
+    Paths in the YAML file are relative to its directory; the others (environment, flags,
+    --set) to the working directory (:mod:`inferlab.config.paths`)."""
     env = os.environ if environ is None else environ
     data: dict[str, Any] = {}
     if env.get(ENV_DATA_DIR):
@@ -104,7 +108,9 @@ def build_config(
     # each layer's flat legacy keys (torch_mode, fold_bn, ...) go into its backend_options
     # first, so that a later layer overrides an earlier one whichever way each spells a key
     if yaml_path is not None:
-        data = _merge(data, nest_flat_keys(load_yaml(yaml_path)))
+        yaml_path = absolute(yaml_path, here())
+        layer = nest_flat_keys(load_yaml(yaml_path))
+        data = _merge(data, resolve_paths(layer, yaml_path.parent, path_fields(RunConfig)))
     if flags:
         data = _merge(data, nest_flat_keys({k: v for k, v in flags.items() if v is not None}))
     data = _merge(data, nest_flat_keys(parse_set(sets)))

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from inferlab.backends.base import BackendSection, config_error
 from inferlab.backends.registry import BACKENDS, DEFAULT_BACKEND, section_class, section_classes
+from inferlab.config.paths import absolute, here, resolve_paths
 from inferlab.config.sections import place_backend_keys
 from inferlab.core.option import CliOption
 from inferlab.core.registry import DEFAULT_BENCHMARK
@@ -127,8 +128,17 @@ class RunConfig(BaseModel):
     ] = None
     dataset_path: Annotated[Path | None, CliOption("One dataset directory.", metavar="DIR")] = None
     model_path: Annotated[Path | None, CliOption("Model checkpoint file.", metavar="FILE")] = None
-    out: Annotated[Path, CliOption("Where run directories go.", metavar="DIR")] = Path("runs")
-    cache_dir: Path | None = None
+    out: Annotated[Path, CliOption("Where run directories go.", metavar="DIR")] = Field(
+        default=Path("runs"), validate_default=True
+    )
+    cache_dir: Annotated[
+        Path | None,
+        CliOption(
+            "Caches: preprocessed data, compiled kernels (env INFERLAB_CACHE_DIR).",
+            metavar="DIR",
+            default_text="$XDG_CACHE_HOME/inferlab or ~/.cache/inferlab",
+        ),
+    ] = None
     quick: Annotated[bool, CliOption("Short, non-submittable run.")] = False
     user_conf: Annotated[Path | None, CliOption("Your LoadGen user.conf.", metavar="FILE")] = None
     audit_config: Annotated[
@@ -215,8 +225,20 @@ class RunConfig(BaseModel):
     @classmethod
     def _backend_section(cls, data: Any) -> Any:
         """Flat keys of earlier versions (torch_mode, fold_bn, null_service_time_ms, ...) into
-        the backend's section; a key of another backend's section is an error."""
-        return place_backend_keys(data) if isinstance(data, dict) else data
+        the backend's section; a key of another backend's section is an error. The section's
+        paths still relative (the Python API) are made absolute against the working directory,
+        as :meth:`_absolute_paths` does for the others."""
+        if not isinstance(data, dict):
+            return data
+        return resolve_paths(place_backend_keys(data), here(), ())
+
+    @field_validator("*")
+    @classmethod
+    def _absolute_paths(cls, v: Any) -> Any:
+        """Every path absolute, ``~`` expanded: one still relative here (not from a YAML file,
+        which :func:`~inferlab.config.loader.build_config` resolves against its directory) is
+        relative to the working directory, where the user typed it (docs/reliability.md)."""
+        return absolute(v, here()) if isinstance(v, Path) else v
 
     @field_validator("backend", mode="before")
     @classmethod
