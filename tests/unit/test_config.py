@@ -216,6 +216,19 @@ def test_python_api_paths_and_section_are_absolute(
     assert cfg.backend_options.compile_cache_dir == tmp_path / "cc"  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(
+    ("sets", "expected"),
+    [
+        (["scenario=server"], ("Server", "performance", "fp32")),
+        (["mode=ACCURACY", "scenario=multistream"], ("MultiStream", "accuracy", "fp32")),
+        (["dtype=BF16", "mode=Performance"], ("Offline", "performance", "bf16")),
+    ],
+)
+def test_names_in_any_case(sets: list[str], expected: tuple[str, str, str]) -> None:
+    cfg = build_config(sets=sets, environ={})
+    assert (cfg.scenario, cfg.mode, cfg.dtype) == expected
+
+
 def test_yaml_not_utf8_names_the_byte(tmp_path: Path) -> None:
     y = tmp_path / "c.yaml"
     y.write_bytes(b"scenario: Offline\n# caf\xe9\n")

@@ -110,9 +110,32 @@ def run_cmd(ctx: typer.Context, **params: Any) -> None:
             )
         results = _runs(cfg, repeat)
     except InferlabError as exc:
+        if as_json:
+            typer.echo(json.dumps(error_doc(exc), indent=2, default=str))
         fail(exc)
         return
     _report(results, as_json)
+
+
+def error_doc(exc: InferlabError) -> dict[str, Any]:
+    """What ``--json`` prints when no result comes back: bad input before the run (status
+    ``error``, no run directory) or a run stopped by a signal (``interrupted``; its result.json
+    when the error names the run directory)."""
+    run_dir = getattr(exc, "run_dir", None)
+    stored = Path(run_dir) / "result.json" if run_dir is not None else None
+    if stored is not None and stored.is_file():
+        try:
+            doc: dict[str, Any] = json.loads(stored.read_text(encoding="utf-8"))
+            return doc
+        except (OSError, ValueError):
+            pass
+    interrupted = getattr(exc, "signum", None) is not None
+    return {
+        "status": "interrupted" if interrupted else "error",
+        "run_dir": str(run_dir) if run_dir is not None else None,
+        "exit_code": exc.exit_code,
+        "error": {"kind": type(exc).__name__, "message": exc.message, "fix": exc.fix},
+    }
 
 
 run_cmd.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
@@ -152,18 +175,19 @@ def _report(results: list[Any], as_json: bool) -> None:
 
     result = results[-1]
     err = result.error
-    if result.status == "failed" and err is not None and err.kind in INPUT_ERRORS:
-        # bad input found by the worker (a checkpoint that does not fit, a corrupt JPEG)
-        typer.echo(f"error: {err.message}", err=True)
-        typer.echo(f"(failed run recorded in {result.run_dir})", err=True)
-        raise typer.Exit(code=2)
-    if as_json:
+    # bad input found by the worker (a checkpoint that does not fit, a corrupt JPEG)
+    input_error = result.status == "failed" and err is not None and err.kind in INPUT_ERRORS
+    if as_json:  # result.json for every outcome
         docs = [r.to_json() for r in results]
         typer.echo(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2, default=str))
-    else:
+    elif not input_error:
         typer.echo(summary(result))
         if len(results) > 1:
             typer.echo(_repeat_summary(results))
+    if input_error and err is not None:
+        typer.echo(f"error: {err.message}", err=True)
+        typer.echo(f"(failed run recorded in {result.run_dir})", err=True)
+        raise typer.Exit(code=2)
     if any(r.status == "failed" for r in results):
         raise typer.Exit(code=1)
 

@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from inferlab.backends.base import BackendSection, config_error
 from inferlab.backends.registry import BACKENDS, DEFAULT_BACKEND, section_class, section_classes
@@ -232,6 +239,18 @@ class RunConfig(BaseModel):
             return data
         return resolve_paths(place_backend_keys(data), here(), ())
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _choice_spelling(cls, v: Any, info: ValidationInfo) -> Any:
+        """A name from a fixed list (scenario, mode, dtype, ...) in any case, as the flags
+        take it: "offline" and "ACCURACY" are Offline and accuracy, in YAML and --set too."""
+        if not isinstance(v, str) or info.field_name is None:
+            return v
+        for choice in _choices(cls, info.field_name):
+            if choice.lower() == v.strip().lower():
+                return choice
+        return v
+
     @field_validator("*")
     @classmethod
     def _absolute_paths(cls, v: Any) -> Any:
@@ -327,3 +346,13 @@ class RunConfig(BaseModel):
                 "fewer threads"
             )
         return self
+
+
+def _choices(model: type[BaseModel], name: str) -> tuple[str, ...]:
+    """The spellings a field takes when its type is a ``Literal`` of names (else none)."""
+    field = model.model_fields.get(name)
+    annotation = field.annotation if field is not None else None
+    for arg in (annotation, *get_args(annotation)):
+        if get_origin(arg) is Literal:
+            return tuple(a for a in get_args(arg) if isinstance(a, str))
+    return ()
