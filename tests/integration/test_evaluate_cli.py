@@ -138,6 +138,12 @@ def _bad(*args: str) -> str:
 def test_bad_run_dir_is_one_error_line_and_exit_2(runs: dict[str, Path], tmp_path: Path) -> None:
     assert "performance-mode run" in _bad(str(runs["performance"]))
     assert "does not exist" in _bad(str(tmp_path / "no-such-run"))
+    # --json: the same error line on stderr, and an object on stdout (as `run --json`)
+    proc = cli("evaluate", str(runs["performance"]), "--json")
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ")
+    doc = json.loads(proc.stdout)
+    assert doc["status"] == "error" and doc["exit_code"] == 2
+    assert doc["error"]["kind"] == "ConfigError" and "--mode accuracy" in doc["error"]["fix"]
     # the run's dataset is gone: the fix names the options that still work
     run = tmp_path / "real"
     shutil.copytree(runs["real"], run)

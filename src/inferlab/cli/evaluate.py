@@ -16,6 +16,20 @@ def _value(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def _failed(exc: InferlabError, run_dir: Path, as_json: bool) -> None:
+    """One error line on stderr and exit code 2; with --json also an object on stdout (as
+    ``run --json`` prints for bad input)."""
+    if as_json:
+        doc = {
+            "status": "error",
+            "run_dir": str(run_dir),
+            "exit_code": exc.exit_code,
+            "error": {"kind": type(exc).__name__, "message": exc.message, "fix": exc.fix},
+        }
+        typer.echo(json.dumps(doc, indent=2))
+    fail(exc)
+
+
 def evaluate_cmd(
     run_dir: Annotated[Path, typer.Argument(help="The run directory of an accuracy-mode run.")],
     val_map: Annotated[
@@ -41,16 +55,27 @@ def evaluate_cmd(
 
     try:
         res = rescore_run(run_dir, val_map=val_map, dataset_path=dataset_path)
-        path = write_rescored(run_dir, res.accuracy_txt)
     except InferlabError as exc:
-        fail(exc)
+        _failed(exc, run_dir, as_json)
         return
-    except OSError as exc:
-        typer.echo(f"error: cannot write into {run_dir}: {exc.strerror or exc}", err=True)
-        typer.echo(
-            "(fix: make the run directory writable, or copy it somewhere writable)", err=True
+    except OSError as exc:  # a file of the run that cannot be read
+        what = exc.filename or run_dir
+        _failed(
+            InferlabError(f"cannot read {what}: {exc.strerror or exc}", "check it"),
+            run_dir,
+            as_json,
         )
-        raise typer.Exit(code=2) from None
+        return
+    try:
+        path = write_rescored(run_dir, res.accuracy_txt)
+    except (InferlabError, OSError) as exc:  # not writable, the disk is full
+        why = exc.message if isinstance(exc, InferlabError) else exc.strerror or str(exc)
+        error = InferlabError(
+            f"cannot write the rescored accuracy into {run_dir}: {why}",
+            "make the run directory writable (or free space), or rescore a copy of it",
+        )
+        _failed(error, run_dir, as_json)
+        return
     if as_json:
         typer.echo(json.dumps({**res.as_dict(), "file": str(path)}, indent=2, default=str))
         return
