@@ -227,6 +227,9 @@ def test_python_api_paths_and_section_are_absolute(
 def test_names_in_any_case(sets: list[str], expected: tuple[str, str, str]) -> None:
     cfg = build_config(sets=sets, environ={})
     assert (cfg.scenario, cfg.mode, cfg.dtype) == expected
+    cfg = build_config(sets=["decoder=PILLOW", "padding=Max", "native_issue=OFF"], environ={})
+    assert (cfg.decoder, cfg.padding, cfg.native_issue) == ("pillow", "max", "off")
+    assert build_config(sets=["native_issue=on"], environ={}).native_issue == "on"  # not True
 
 
 def test_yaml_not_utf8_names_the_byte(tmp_path: Path) -> None:

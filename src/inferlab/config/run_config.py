@@ -243,10 +243,14 @@ class RunConfig(BaseModel):
     @classmethod
     def _choice_spelling(cls, v: Any, info: ValidationInfo) -> Any:
         """A name from a fixed list (scenario, mode, dtype, ...) in any case, as the flags
-        take it: "offline" and "ACCURACY" are Offline and accuracy, in YAML and --set too."""
-        if not isinstance(v, str) or info.field_name is None:
+        take it: "offline" and "ACCURACY" are Offline and accuracy, in YAML and --set too.
+        YAML reads an unquoted on/off as true/false: for an on/off choice they are on/off."""
+        choices = _choices(cls, info.field_name) if info.field_name is not None else ()
+        if isinstance(v, bool) and {"on", "off"} <= set(choices):
+            return "on" if v else "off"
+        if not isinstance(v, str):
             return v
-        for choice in _choices(cls, info.field_name):
+        for choice in choices:
             if choice.lower() == v.strip().lower():
                 return choice
         return v
