@@ -42,7 +42,31 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out["performance"] = Path(perf["run_dir"])
     bert = run_cfg(tmp, [], benchmark="bert-99", mode="accuracy", count=16, **COMMON)
     out["bert"] = Path(bert["run_dir"])
+    squad = _squad_dir(tmp / "squad")
+    on_disk = run_cfg(tmp, [], benchmark="bert-99", mode="accuracy", dataset_path=squad, **COMMON)
+    out["bert_disk"], out["squad"] = Path(on_disk["run_dir"]), squad
     return out
+
+
+def _squad_dir(root: Path) -> Path:
+    """Two questions in the dev-set format, with a vocabulary that covers them."""
+    context = "The old bridge was built by the king in 1850."
+    qas = [
+        {"id": "q1", "question": "Who built the bridge?",
+         "answers": [{"text": "the king", "answer_start": context.index("the king")}]},
+        {"id": "q2", "question": "When was the bridge built?",
+         "answers": [{"text": "1850", "answer_start": context.index("1850")}]},
+    ]  # fmt: skip
+    doc = {
+        "version": "1.1",
+        "data": [{"title": "t", "paragraphs": [{"context": context, "qas": qas}]}],
+    }
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "?", "the", "old", "bridge", "was",
+             "built", "by", "king", "in", "1850", "who", "when"]  # fmt: skip
+    root.mkdir(parents=True)
+    (root / "dev-v1.1.json").write_text(json.dumps(doc))
+    (root / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    return root
 
 
 def _evaluate(*args: str) -> dict[str, Any]:
@@ -184,3 +208,17 @@ def test_val_map_problems_name_the_line(runs: dict[str, Path], tmp_path: Path) -
         rescore_run(runs["real"], val_map=tmp_path / "x", dataset_path=tmp_path / "y")
     with pytest.raises(InferlabError, match="no result.json"):
         rescore_run(tmp_path)
+
+
+def test_a_run_on_a_dataset_on_disk_needs_its_dataset(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
+    run = runs["bert_disk"]
+    doc = _evaluate(str(run))  # the run's own dataset, where the run found it
+    assert doc["accuracy_txt"] == (run / "accuracy.txt").read_text()
+    assert doc["data"].startswith("the run's dataset") and doc["labels"] == ["RANDOM WEIGHTS"]
+    moved = tmp_path / "squad-moved"
+    shutil.copytree(runs["squad"], moved)
+    doc = _evaluate(str(run), "--dataset-path", str(moved))
+    assert doc["accuracy_txt"] == (run / "accuracy.txt").read_text()
+    assert doc["status"] == "measured-random-weights"

@@ -140,7 +140,8 @@ class RecomputeChecks(CheckerBase):
                 "accuracy-not-recomputed",
                 txt,
                 f"could not recompute the accuracy from {run_dir}: {exc.message}",
-                exc.fix or NO_RUN_FIX,
+                "restore the data the run used (inferlab prepare), or score it with `inferlab "
+                "evaluate RUN_DIR --val-map FILE | --dataset-path DIR` and compare",
             )
             return
         recomputed = parse_accuracy_txt(evaluation.accuracy_txt, metrics, rules.name)
