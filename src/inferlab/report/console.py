@@ -19,6 +19,8 @@ def labels(result: RunResult) -> list[str]:
     variant = result.benchmark.variant
     if variant.get("fmt") == "random-init":
         out.append(f"{str(variant.get('name')).upper()} MODEL")
+    if flags and flags.official_checkpoint is False:
+        out.append("NOT THE OFFICIAL CHECKPOINT")
     if flags and flags.quick:
         out.append("QUICK")
     if flags and flags.subset:

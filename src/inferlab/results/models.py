@@ -237,6 +237,9 @@ class Flags(Typed):
     random_weights: bool
     quick: bool
     subset: bool
+    # the checkpoint's checksum against the official file's: None when no checkpoint is loaded
+    # or there is nothing to compare with (see model.checkpoint_check)
+    official_checkpoint: bool | None = None
     submittable: bool
     not_submittable_because: list[str] = Field(default_factory=list)
 

@@ -84,12 +84,17 @@ def accuracy_section(
             else ""
         )
     unique = int(evaluation.details.get("total", 0))
+    expected = variant.expected_accuracy
+    check = (model or {}).get("checkpoint_check") or {}
+    if check.get("official") is False and not random_weights:
+        expected = None  # measured with another file: its expected value is unknown
+        note = "; ".join(x for x in (note, str(check.get("note"))) if x)
     return Accuracy(
         status=status,
         note=note,
         metrics=metrics,
         round=round_,
-        expected_for_checkpoint=variant.expected_accuracy,
+        expected_for_checkpoint=expected,
         accuracy_txt="accuracy.txt",
         payload={"dtype": variant.output_dtype, "layout": variant.output_layout},
         log=AccuracyLog(
@@ -136,6 +141,10 @@ def flags_section(cfg: RunConfig, spec: BenchmarkSpec, result: RunResult) -> Fla
         reasons.append(f"the dataset has {size} samples, not the benchmark's {spec.dataset_size:,}")
     if random_weights:
         reasons.append(section.random_weights_label)
+    check = model.get("checkpoint_check") or {}
+    official = check.get("official") if not random_weights else None
+    if official is False:
+        reasons.append(str(check.get("note")))
     backend = result.backend or {}
     quant = backend.get("quantization") or {}
     if quant and not (quant.get("calibration") or {}).get("closed_division"):
@@ -170,6 +179,7 @@ def flags_section(cfg: RunConfig, spec: BenchmarkSpec, result: RunResult) -> Fla
         random_weights=random_weights,
         quick=cfg.quick,
         subset=subset,
+        official_checkpoint=official,
         submittable=not reasons,
         not_submittable_because=reasons,
     )

@@ -37,6 +37,7 @@ from inferlab.results.store import create_run_dir
 from inferlab.results.system import capture_system
 from inferlab.runner.backends import build_dataset
 from inferlab.runner.calibration import loadgen_hints
+from inferlab.runner.checkpoint_id import identify_checkpoint, with_check
 from inferlab.runner.finish import Finished, finish, replica_figures
 from inferlab.runner.outdir import ResultReserve, check_out_dir, with_disk_note
 from inferlab.runner.signals import deferred_signals, signal_name, signum_of, stop_signals
@@ -118,7 +119,11 @@ def prepare(cfg: RunConfig) -> dict[str, Any]:
                 f"native_issue=on, but the native issue queue cannot be used: {why}",
                 "install a C++ compiler (g++), or use --set native_issue=auto",
             )
+    checkpoint = identify_checkpoint(
+        spec.id, variant.name, model_path, cache_dir=default_cache_dir(cfg)
+    )  # the official file, or not: its checksum against the sources table
     return {
+        "checkpoint": checkpoint,
         "spec": spec,
         "scenario": scenario,
         "variant": variant,
@@ -300,7 +305,7 @@ def run(cfg: RunConfig) -> RunResult:
                 kind, message = describe_failure(out)
                 fin.error = ErrorInfo(kind=kind, message=message)
             else:
-                finish(fin, cfg, p, run_dir, ready.model if ready else None)
+                finish(fin, cfg, p, run_dir, with_check(ready, p["checkpoint"]))
         except InferlabError as exc:
             fin.status = "failed"
             fin.error = ErrorInfo(kind=type(exc).__name__, message=str(exc))
@@ -334,7 +339,7 @@ def run(cfg: RunConfig) -> RunResult:
             config=cfg.model_dump(mode="json"),
             round=fin.round or p["round"],
             dataset=dataset.describe(),
-            model=ready.model if ready else None,
+            model=with_check(ready, p["checkpoint"]),
             backend=ready.backend if ready else None,
             calibration=ready.calibration if ready else None,
             batching={
