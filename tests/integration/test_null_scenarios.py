@@ -89,9 +89,11 @@ def test_calibrated_server_states_offered_load_and_why_invalid(tmp_path: Path) -
     )
     assert res["status"] == "invalid"
     key = res["loadgen"]["keys"]["target_qps"]
-    assert key["source"] == "calibration" and "0.5 x calibrated" in key["note"]
+    assert key["source"] == "calibration" and "0.5 x sustainable rate" in key["note"]
     calib = res["calibration"]
-    assert key["value"] == pytest.approx(0.5 * calib["throughput_sps"], rel=1e-3)
+    # 20 ms per batch, over half the 15 ms bound even for one sample: 1 / 20 ms (issue 15)
+    assert calib["server_batch"] == 1
+    assert key["value"] == pytest.approx(0.5 * calib["sustainable_sps"], rel=1e-3)
     text = summary(RunResult.model_validate(res))
     assert "validity : INVALID" in text
     assert "latency constraint not met" in text and "15.0 ms" in text

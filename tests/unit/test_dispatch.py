@@ -666,3 +666,26 @@ def test_single_sample_issues_wake_a_waiting_consumer_only_when_needed() -> None
     for i in range(3):
         f.issue_one(20 + i, i)
     assert fw == [1]
+
+
+def test_backlog_guard_trips_only_on_a_growing_backlog_past_its_limit() -> None:
+    from inferlab.loadgen.overload import BacklogGuard
+
+    guard = BacklogGuard(min_backlog=1000, backlog_s=2.0)
+    assert guard.check(0.0, 0, 0) is None  # nothing issued yet
+    assert guard.check(1.0, 5000, 0) is None  # the first check with issues only starts the clock
+    # served 100/s: limit max(1000, 200); backlog 9900 and growing
+    over = guard.check(2.0, 10_000, 100)
+    assert over is not None and over.backlog == 9900 and over.limit == 1000
+    assert over.offered_sps == 5000 and over.served_sps == 100
+    assert "offered 5,000 samples/s" in over.message() and "target_qps=50" in over.fix()
+
+
+def test_backlog_guard_allows_a_fast_sut_a_moment_behind() -> None:
+    from inferlab.loadgen.overload import BacklogGuard
+
+    guard = BacklogGuard(min_backlog=1000, backlog_s=2.0)
+    guard.check(0.0, 100, 0)
+    assert guard.check(1.0, 400_100, 300_000) is None  # 100k behind < 2 s x 300k/s
+    assert guard.check(2.0, 800_100, 750_000) is None
+    assert guard.check(3.0, 900_000, 899_000) is None  # shrinking

@@ -24,6 +24,7 @@ import numpy as np
 from inferlab.config.run_config import RunConfig
 from inferlab.core import registry
 from inferlab.core.errors import InferlabError, RunFailed
+from inferlab.core.spec import Scenario
 from inferlab.core.task import BatchPlan, BenchmarkTask, Payloads
 from inferlab.results.models import Done, Heartbeat, Ready, RunPlan, Start, WorkerError
 from inferlab.runner.protocol import Channel, worker_channel
@@ -115,9 +116,15 @@ def _heartbeat(
     stop: threading.Event,
     lock: threading.Lock,
     dataset: Any = None,
+    guard: Any = None,
 ) -> None:
     while not stop.wait(1.0):
         snap = dispatcher.snapshot()
+        over = guard.check(time.monotonic(), snap.issued, snap.completed) if guard else None
+        if over is not None:  # Server: the SUT fell far behind LoadGen; memory would run out
+            from inferlab.loadgen.overload import ServerOverload
+
+            _fatal(chan, lock, ServerOverload(over.message(), over.fix()))
         msg = Heartbeat(
             # samples preprocessed and resident (LoadGen loads them at the start of the test)
             resident=getattr(dataset, "resident_count", None),
@@ -200,6 +207,19 @@ def calibration_batches(plan: Any, n: int, scenario: str) -> list[np.ndarray]:
     return ends
 
 
+def _harness_probe(cfg: RunConfig, plan: Any, batch_size: int) -> dict[str, Any]:
+    """What LoadGen + the issue path + the dispatcher sustain here with an instant SUT."""
+    from inferlab.loadgen.capacity import measure_harness
+
+    policy = plan.policy
+    return measure_harness(
+        native_issue=cfg.native_issue,
+        max_batch=int(getattr(policy, "max_batch", batch_size)),
+        max_wait_s=float(getattr(policy, "max_wait_s", 0.002)),
+        row_bytes=8,
+    )
+
+
 def work(job: RunPlan, chan: Channel[Start]) -> None:
     from inferlab.loadgen.adapter import (
         BatchLoop,
@@ -210,7 +230,7 @@ def work(job: RunPlan, chan: Channel[Start]) -> None:
     )
     from inferlab.loadgen.dispatch import Dispatcher
     from inferlab.runner.backends import build_dataset, build_replicas
-    from inferlab.runner.calibration import measure
+    from inferlab.runner.calibration import add_harness_rate, measure
 
     t_start = time.perf_counter()
     cfg = job.config
@@ -253,12 +273,23 @@ def work(job: RunPlan, chan: Channel[Start]) -> None:
             available=n,
             batch_size=batch_size,
             batches=calibration_batches(plan, n, cfg.scenario) if plan.variable_cost else None,
+            latency_bound_s=(spec.server_latency_ms or 0) / 1000 or None,
         )
         if len(pipelines) > 1 and calibration.get("throughput_sps"):
             # measured on one replica: the others are assumed as fast (stated in result.json)
             calibration["throughput_one_replica_sps"] = calibration["throughput_sps"]
             calibration["throughput_sps"] *= len(pipelines)
             calibration["scaled_to_replicas"] = len(pipelines)
+            if calibration.get("server_sps"):
+                calibration["server_sps"] *= len(pipelines)
+        if cfg.scenario == "Server":
+            add_harness_rate(calibration, lambda: _harness_probe(cfg, plan, batch_size))
+        quick = spec.quick.get(Scenario(cfg.scenario)) if cfg.quick else None
+        if quick is not None:  # bounds the SS/MS latency hint (runner.calibration)
+            calibration["run_minimums"] = {
+                "min_duration_ms": quick.min_duration_ms,
+                "min_query_count": quick.min_query_count,
+            }
         stores.unload(idx)
     describe = backend.describe()
     if len(replicas) > 1:
@@ -297,8 +328,11 @@ def work(job: RunPlan, chan: Channel[Start]) -> None:
         on_error=lambda e: _fatal(chan, send_lock, e),
     )
     stop = threading.Event()
+    from inferlab.loadgen.overload import BacklogGuard
+
+    guard = BacklogGuard() if cfg.scenario == "Server" else None
     hb = threading.Thread(
-        target=_heartbeat, args=(chan, dispatcher, stop, send_lock, dataset), daemon=True
+        target=_heartbeat, args=(chan, dispatcher, stop, send_lock, dataset, guard), daemon=True
     )
     test = TestSpec(
         user_conf=msg.user_conf,

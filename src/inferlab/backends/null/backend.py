@@ -28,7 +28,8 @@ class NullBackend(Backend):
     the N-th call of :meth:`predict` (1-based, calibration's batches included: run with
     ``--no-calibrate`` to count the test's batches only) raises (``fail_mode="raise"``), never
     returns (``"stall"``), or kills the process with SIGSEGV (``"crash"``) or SIGABRT
-    (``"abort"``), as a crash in native code would.
+    (``"abort"``), as a crash in native code would. With ``slow_first=K`` the first K calls
+    each take ``slow_s`` longer: a machine busy while the worker calibrates, then idle.
     """
 
     def __init__(
@@ -39,9 +40,18 @@ class NullBackend(Backend):
         service_time_s: float = 0.0,
         fail_at: int | None = None,
         fail_mode: FailMode = "raise",
+        slow_first: int = 0,
+        slow_s: float = 0.0,
     ) -> None:
         self.config = NullBackendConfig(
-            tuple(output_shape), output_dtype, max_batch, service_time_s, fail_at, fail_mode
+            tuple(output_shape),
+            output_dtype,
+            max_batch,
+            service_time_s,
+            fail_at,
+            fail_mode,
+            slow_first,
+            slow_s,
         )
         self._calls = itertools.count(1)  # next() is atomic under the GIL
         self.output_shape: tuple[int, ...] = self.config.output_shape
@@ -63,6 +73,8 @@ class NullBackend(Backend):
             config.service_time_s,
             config.fail_at,
             config.fail_mode,
+            config.slow_first,
+            config.slow_s,
         )
 
     def _allocate(self, rows: int) -> np.ndarray:
@@ -91,10 +103,12 @@ class NullBackend(Backend):
         time.sleep(60)  # the signal is delivered before this returns
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
-        if self.config.fail_at is not None:
+        if self.config.fail_at is not None or self.config.slow_first:
             call = next(self._calls)
             if call == self.config.fail_at:
                 self._inject(call)
+            if call <= self.config.slow_first:
+                time.sleep(self.config.slow_s)
         n = len(inputs)
         if n > self.capacity:
             rows = max(n, 2 * self.capacity)
@@ -118,6 +132,11 @@ class NullBackend(Backend):
             **(
                 {"fail_at": self.config.fail_at, "fail_mode": self.config.fail_mode}
                 if self.config.fail_at is not None
+                else {}
+            ),
+            **(
+                {"slow_first": self.config.slow_first, "slow_s": self.config.slow_s}
+                if self.config.slow_first
                 else {}
             ),
         }

@@ -25,6 +25,10 @@ class NullBackendConfig:
     # batches included), raise / stall forever / crash with SIGSEGV / abort (SIGABRT)
     fail_at: int | None = None
     fail_mode: FailMode = "raise"
+    # test-only: the first slow_first calls of predict each take slow_s more (a machine that is
+    # busy while the worker calibrates, then idle)
+    slow_first: int = 0
+    slow_s: float = 0.0
 
     def __post_init__(self) -> None:
         shape = tuple(self.output_shape)
@@ -59,6 +63,11 @@ class NullBackendConfig:
             raise ConfigError(
                 f"null fail_mode {self.fail_mode!r} is not one of {', '.join(FAIL_MODES)}",
                 "use e.g. --set null_fail_mode=crash",
+            )
+        if self.slow_first < 0 or self.slow_s < 0:
+            raise ConfigError(
+                f"null slow_first and slow_ms must be >= 0, got {self.slow_first}, {self.slow_s}",
+                "use e.g. --set null_slow_first=5 --set null_slow_ms=500",
             )
         if self.max_batch < 1:
             raise ConfigError(f"max_batch must be >= 1, got {self.max_batch}", "use max_batch >= 1")

@@ -35,6 +35,13 @@ class NullSection(BackendSection):
         description="how the fail_at batch fails: raise an exception, stall forever, crash "
         "with SIGSEGV, abort with SIGABRT",
     )
+    slow_first: int = Field(
+        default=0,
+        ge=0,
+        description="test-only: the first N batches (calibration's included) each take "
+        "slow_ms longer, as on a machine busy while the worker calibrates",
+    )
+    slow_ms: float = Field(default=0.0, ge=0, description="see slow_first (ms)")
 
     loads_model: ClassVar[bool] = False
     random_weights_label: ClassVar[str] = "null backend"
@@ -45,6 +52,8 @@ class NullSection(BackendSection):
         "null_service_time_ms": ("service_time_ms", 0.0),
         "null_fail_at": ("fail_at", None),
         "null_fail_mode": ("fail_mode", "raise"),
+        "null_slow_first": ("slow_first", 0),
+        "null_slow_ms": ("slow_ms", 0.0),
     }
 
     def build(self, ctx: BuildContext) -> tuple[Backend, ModelFacts]:
@@ -57,5 +66,7 @@ class NullSection(BackendSection):
             service_time_s=self.service_time_ms / 1000.0,
             fail_at=self.fail_at,
             fail_mode=self.fail_mode,
+            slow_first=self.slow_first,
+            slow_s=self.slow_ms / 1000.0,
         )
         return null, ModelFacts(random_weights=True, extra={"null_backend": True})
