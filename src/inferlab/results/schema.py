@@ -131,7 +131,8 @@ def flags_section(cfg: RunConfig, spec: BenchmarkSpec, result: RunResult) -> Fla
     synthetic = bool(ds.get("synthetic"))
     section = cfg.backend_options  # what the backend says of its results, not its name
     random_weights = bool(model.get("random_weights", not section.loads_model))
-    subset = bool(ds.get("subset")) or cfg.count is not None
+    # --count on generated data sets the size of the generated set: not a subset of anything
+    subset = bool(ds.get("subset")) or (cfg.count is not None and not synthetic)
     size = ds.get("total_count")
     partial = not synthetic and section.loads_model and size != spec.dataset_size
     reasons: list[str] = []

@@ -19,6 +19,7 @@ from inferlab.core.files import atomic_write_text
 from inferlab.core.spec import BenchmarkSpec, Mode, Scenario, resolve_batch_size
 from inferlab.core.task import BenchmarkTask
 from inferlab.loadgen.settings import ComposedConf, Layer, compose, parse_user_conf
+from inferlab.models.precheck import precheck_model_file
 from inferlab.results import environment
 from inferlab.results.metrics import write_metrics
 from inferlab.results.models import (
@@ -79,6 +80,12 @@ def prepare(cfg: RunConfig) -> dict[str, Any]:
             "drop --model-path, or choose a variant that loads checkpoints (see `inferlab ls`)",
         )
     dataset_path = task.resolve_dataset_path(cfg.data_dir, cfg.dataset_path)
+    if dataset_path is None and cfg.count is not None and cfg.count > spec.dataset_size:
+        raise ConfigError(  # generated data: --count is its size, at most the real dataset's
+            f"--count {cfg.count} is more than {spec.id}'s dataset ({spec.dataset_size:,} "
+            "samples); with no dataset, --count sets the size of the generated (SYNTHETIC) set",
+            f"pass --count {spec.dataset_size} or less",
+        )
     model_path = None
     if cfg.backend_options.loads_model:
         # look for the official checkpoint under the data root only for variants that have one
@@ -119,6 +126,13 @@ def prepare(cfg: RunConfig) -> dict[str, Any]:
                 f"native_issue=on, but the native issue queue cannot be used: {why}",
                 "install a C++ compiler (g++), or use --set native_issue=auto",
             )
+    if model_path is not None:  # a truncated or wrong file: refused before a run directory
+        precheck_model_file(
+            model_path,
+            variant.fmt,
+            fix=f"check the download (`inferlab prepare {spec.id}` verifies it) or pass "
+            "--model-path to the right file",
+        )
     checkpoint = identify_checkpoint(
         spec.id, variant.name, model_path, cache_dir=default_cache_dir(cfg)
     )  # the official file, or not: its checksum against the sources table
@@ -396,5 +410,6 @@ def run(cfg: RunConfig) -> RunResult:
             f"run interrupted ({signal_name(signum)}); result.json (status {result.status}) and "
             f"partial outputs kept in {run_dir}",
             signum=signum,
+            run_dir=run_dir,
         )
     return RunResult.model_validate(stored)  # as a reader of result.json gets it

@@ -42,10 +42,18 @@ class RunInterrupted(InferlabError):
 
     exit_code = 128 + int(signal.SIGINT)
 
-    def __init__(self, message: str, fix: str | None = None, *, signum: int = signal.SIGINT):
+    def __init__(
+        self,
+        message: str,
+        fix: str | None = None,
+        *,
+        signum: int = signal.SIGINT,
+        run_dir: Path | None = None,
+    ):
         super().__init__(message, fix)
         self.signum = int(signum)
         self.exit_code = 128 + self.signum
+        self.run_dir = run_dir  # where result.json (status interrupted) was written
 
 
 @dataclass

@@ -219,3 +219,26 @@ class TorchBackendConfig:
                     "CUDA device(s)",
                     f"use --device cuda:0 .. cuda:{count - 1}",
                 )
+
+
+def cuda_visible_or_raise(device: str) -> None:
+    """What can be told of CUDA without importing torch: a CPU-only torch build (its version
+    says "+cpu"), or no GPU driver device on this machine. The worker checks the rest."""
+    import glob
+    from importlib import metadata
+
+    try:
+        version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return  # the backend's own check names the missing torch
+    fix = "use --device cpu, or install a CUDA build of torch on a GPU machine"
+    if "+cpu" in version:
+        raise UnsupportedError(
+            f"device {device!r} needs CUDA, but this torch ({version}) is a CPU-only build", fix
+        )
+    if not any(glob.glob(p) for p in ("/dev/nvidia[0-9]*", "/dev/kfd", "/dev/dxg")):
+        raise UnsupportedError(
+            f"device {device!r} needs CUDA, but this machine has no GPU driver device "
+            "(/dev/nvidia*, /dev/kfd or /dev/dxg)",
+            fix,
+        )

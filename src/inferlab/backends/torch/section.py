@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from inferlab.backends.base import BackendSection, BuildContext, StaticContext, config_error
-from inferlab.backends.torch.config import COMPILE_MODES, TorchBackendConfig, TorchMode
+from inferlab.backends.torch.config import (
+    COMPILE_MODES,
+    TorchBackendConfig,
+    TorchMode,
+    cuda_visible_or_raise,
+)
 from inferlab.core.errors import UnsupportedError
 from inferlab.core.option import CliOption
 from inferlab.core.spec import BatchRule
@@ -118,6 +123,8 @@ class TorchSection(BackendSection):
             TorchBackendConfig(
                 device=device, dtype=ctx.dtype, threads=ctx.threads, mode=self.mode
             ).check_static()
+            if device.startswith("cuda"):  # this machine, before a run directory exists
+                cuda_visible_or_raise(device)
 
     def cuda_device_count(self) -> int | None:
         import torch
