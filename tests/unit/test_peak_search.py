@@ -186,8 +186,12 @@ class FakeRuns:
         calibrated: float = 500.0,
         interrupt_at: int | None = None,
         fail_at: int | None = None,
+        overload_above: float | None = None,
+        overload_confirm_above: float | None = None,
     ) -> None:
+        self.overload_confirm_above = overload_confirm_above
         self.limit = limit
+        self.overload_above = overload_above
         self.confirm_limit = limit if confirm_limit is None else confirm_limit
         self.calibrated = calibrated
         self.interrupt_at = interrupt_at
@@ -214,6 +218,12 @@ class FakeRuns:
             timings={"total_s": 1.0},
             error=None,
         )
+        over = self.overload_confirm_above if cfg.out.name == "confirm" else self.overload_above
+        if over is not None and qps > over:
+            message = "the SUT fell behind the offered load"  # what the worker's guard says
+            content.update(
+                status="failed", result=None, error={"kind": "ServerOverload", "message": message}
+            )
         if n == self.fail_at:
             content.update(status="failed", result=None, error={"kind": "crash", "message": "boom"})
         if n == self.interrupt_at:
@@ -369,3 +379,33 @@ def test_a_failed_probe_stops_the_search(tmp_path: Path, monkeypatch: pytest.Mon
     assert "probe 2 failed: boom" in doc["error"]["message"]
     assert doc == load_doc(tmp_path)
     assert peak_summary(doc).splitlines()[-1].startswith("Server peak: not found: probe 2 failed")
+
+
+def test_a_probe_the_backlog_guard_stopped_counts_as_too_fast(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15 item 3: a Server run whose backlog outgrew the SUT fails (ServerOverload); in a
+    search that says the rate is too high, as INVALID does, and the search goes on down."""
+    fake = FakeRuns(1000, confirm_limit=950, overload_above=3000)
+    monkeypatch.setattr(peak.api, "run", fake)
+    doc = find_peak(search_cfg(tmp_path), PeakOptions(start=8000, tolerance=0.05))
+    assert doc["status"] == "done"
+    probes = doc["probes"]
+    assert [p["target_qps"] for p in probes][:3] == [8000, 4000, 2000]
+    assert [p["status"] for p in probes][:3] == ["failed", "failed", "invalid"]
+    assert probes[0]["error"]["kind"] == peak.OVERLOAD
+    assert doc["search"]["peak_qps"] == 1000
+    assert doc["peak"]["qps"] is not None and doc["peak"]["confirmed"]
+
+
+def test_an_overloaded_confirming_run_steps_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeRuns(1000, confirm_limit=900, overload_confirm_above=960)
+    monkeypatch.setattr(peak.api, "run", fake)
+    doc = find_peak(search_cfg(tmp_path), PeakOptions(start=1000, tolerance=0.05))
+    statuses = [c["status"] for c in doc["confirm"]]
+    assert statuses[0] == "failed" and doc["confirm"][0]["error"]["kind"] == peak.OVERLOAD
+    # stepped down instead of giving up on a "failed" run: 1000 (overloaded), 952.4 (INVALID)
+    assert [c["target_qps"] for c in doc["confirm"]] == [1000, 952.4, 907]
+    assert statuses[1:] == ["invalid", "invalid"] and not doc["peak"]["confirmed"]

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,23 +20,25 @@ from inferlab.core.clock import now_iso
 from inferlab.core.errors import ConfigError, InferlabError
 from inferlab.core.files import atomic_write_json
 from inferlab.core.spec import BenchmarkSpec, Mode, Scenario
+from inferlab.loadgen.overload import ServerOverload
 from inferlab.results.load import ResultError, load_run
 from inferlab.results.models import RunResult
 from inferlab.results.store import create_run_dir
 from inferlab.runner import api
+from inferlab.runner.peak_search import GROWTH_FACTOR, PeakSearch, ProbeResult, round_qps
 from inferlab.runner.signals import signal_name, signum_of, stop_signals
 from inferlab.runner.supervisor import RunInterrupted
 
 log = logging.getLogger(__name__)
 
 PEAK_SCHEMA_VERSION = 1
+OVERLOAD = ServerOverload.__name__  # error kind of a run the backlog guard stopped
 PEAK_FILE = "peak.json"
 #: Server early stopping (p = 0.99, confidence 0.99, rules file §6) needs 459 queries with none over
 #: the bound and 662 with one; 662 lets a probe pass with one slow query (it is also the quick-mode
 #: Server count). At rates below 662 / probe duration a probe lasts 662 / rate seconds.
 PROBE_MIN_QUERY_COUNT = 662
 DEFAULT_START_QPS = 100.0  # when there is no --peak-start, target_qps or calibration
-GROWTH_FACTOR = 2.0
 MAX_CONFIRM_STEPS = 2  # extra confirming runs, each 1 / (1 + tolerance) lower
 
 
@@ -66,111 +67,6 @@ class PeakOptions:
                 raise ConfigError(f"{name} {v} must be > 0 QPS", f"drop {name} or give a rate")
         if not self.min_qps > 0:
             raise ConfigError(f"minimum probe rate {self.min_qps} must be > 0", "e.g. 1.0")
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    """What the search needs from one probe. ``hopeless``: even the fastest query missed the
-    latency bound (a lower rate may still help when the batches were large)."""
-
-    target_qps: float
-    valid: bool
-    hopeless: bool = False
-
-
-def round_qps(qps: float) -> float:
-    """Four significant digits: enough for any tolerance >= 0.001, and readable."""
-    return float(f"{qps:.4g}")
-
-
-@dataclass
-class PeakSearch:
-    """Grow x``factor`` from ``start`` until the first INVALID (or shrink until the first VALID),
-    then bisect between the highest VALID and the lowest INVALID rate until
-    ``hi / lo - 1 <= tolerance``, the probe budget is spent, or a cap/floor is reached.
-
-    Call :meth:`next_qps` (None when finished; ``stop_reason`` says why) and :meth:`record`.
-    Results may be recorded that :meth:`next_qps` did not propose (a calibrated first probe)."""
-
-    start: float
-    tolerance: float = 0.05
-    max_probes: int = 12
-    factor: float = GROWTH_FACTOR
-    max_qps: float | None = None
-    min_qps: float = 1.0
-    probes: list[ProbeResult] = field(default_factory=list)
-    stop_reason: str | None = None
-
-    @property
-    def hi(self) -> float | None:
-        """Lowest INVALID rate (None before the first INVALID)."""
-        bad = [p.target_qps for p in self.probes if not p.valid]
-        return min(bad) if bad else None
-
-    @property
-    def lo(self) -> float | None:
-        """Highest VALID rate below :attr:`hi`: a VALID result above an INVALID one (noise) is
-        not trusted."""
-        hi = self.hi
-        good = [p.target_qps for p in self.probes if p.valid and (hi is None or p.target_qps < hi)]
-        return max(good) if good else None
-
-    @property
-    def peak(self) -> float | None:
-        return self.lo
-
-    @property
-    def done(self) -> bool:
-        return self.stop_reason is not None
-
-    def record(self, result: ProbeResult) -> None:
-        self.probes.append(result)
-
-    def next_qps(self) -> float | None:
-        """The next rate to probe, or None when the search is over (``stop_reason`` set)."""
-        if self.stop_reason is not None:
-            return None
-        qps, self.stop_reason = self._decide()
-        return qps
-
-    def _decide(self) -> tuple[float | None, str | None]:
-        lo, hi = self.lo, self.hi
-        if lo is not None and hi is not None and hi / lo - 1 <= self.tolerance:
-            return None, "converged"
-        if len(self.probes) >= self.max_probes:
-            return None, "budget"
-        if not self.probes:
-            return round_qps(self._clamp(self.start)), None
-        if lo is None:  # nothing VALID yet: shrink
-            assert hi is not None
-            last_two = self.probes[-2:]
-            if len(last_two) == 2 and all(not p.valid and p.hopeless for p in last_two):
-                return None, "sut_too_slow"  # halving the rate did not help the fastest query
-            if hi <= self.min_qps:
-                return None, "floor"
-            return round_qps(max(hi / self.factor, self.min_qps)), None
-        if hi is None:  # nothing INVALID yet: grow
-            if self.max_qps is not None and lo >= self.max_qps:
-                return None, "cap"
-            return round_qps(self._clamp(lo * self.factor)), None
-        mid = round_qps((lo + hi) / 2)
-        if not lo < mid < hi:  # rounding left nothing between them
-            return None, "converged"
-        return mid, None
-
-    def _clamp(self, qps: float) -> float:
-        if self.max_qps is not None:
-            qps = min(qps, self.max_qps)
-        return max(qps, self.min_qps)
-
-    def run(self, probe: Callable[[float], ProbeResult]) -> float | None:
-        """Drive the search with ``probe`` to the end; returns the peak (None: nothing VALID)."""
-        while (qps := self.next_qps()) is not None:
-            self.record(probe(qps))
-        return self.peak
-
-
-# --- the driver: real runs -------------------------------------------------------------------
 
 
 class PeakInterrupted(RunInterrupted):
@@ -280,6 +176,12 @@ def run_record(result: RunResult, qps: float | None) -> dict[str, Any]:
     return {**rec, "error": result.error.model_dump()} if result.error is not None else rec
 
 
+def _overloaded(rec: dict[str, Any]) -> bool:
+    """The worker stopped the run because LoadGen's offered load outran the SUT (its backlog
+    kept growing): the rate is too high, as an INVALID run says, not a broken probe."""
+    return rec.get("status") == "failed" and (rec.get("error") or {}).get("kind") == OVERLOAD
+
+
 def _hopeless(rec: dict[str, Any]) -> bool:
     fastest, bound = rec.get("min_latency_ns"), rec.get("bound_ns")
     return isinstance(fastest, int | float) and isinstance(bound, int | float) and fastest > bound
@@ -342,6 +244,8 @@ class _Driver:
         self.doc["probes"].append(rec)
         self.save()
         log.info("probe %d: %s", n, _describe(rec))
+        if _overloaded(rec) and rec["target_qps"] is not None:
+            return ProbeResult(rec["target_qps"], False, False)
         if rec["status"] not in ("ok", "invalid") or rec["target_qps"] is None:
             err = rec.get("error") or {}
             raise _ProbeFailed(f"probe {n} failed: {err.get('message', rec['status'])}")
@@ -392,7 +296,8 @@ class _Driver:
             self.save()
             log.info("confirming run %d: %s", step + 1, _describe(rec))
             ok = rec["validity"] == "VALID"
-            if ok or rec["status"] not in ("ok", "invalid") or step == MAX_CONFIRM_STEPS:
+            failed = rec["status"] not in ("ok", "invalid") and not _overloaded(rec)
+            if ok or failed or step == MAX_CONFIRM_STEPS:
                 break  # a failed run says nothing about the rate: no step down
             qps = round_qps(qps / (1 + self.opts.tolerance))
         self.doc["peak"] = _peak(self.doc, rec if ok else None, rec, step)
