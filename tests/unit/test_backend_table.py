@@ -106,7 +106,10 @@ def test_stored_flat_configs_still_validate() -> None:
         "null_service_time_ms": 0.0,
     }
     null = RunConfig.model_validate({**old, "backend": "null", "null_service_time_ms": 20})
-    assert null.backend_options.model_dump() == {"service_time_ms": 20.0}
+    opts = null.backend_options.model_dump()
+    assert opts["service_time_ms"] == 20.0
+    # the test-only fault injection (issue 15 item 9) is off by default
+    assert opts["fail_at"] is None and opts["slow_first"] == 0 and opts["slow_ms"] == 0.0
     torch_ = RunConfig.model_validate(
         {**old, "backend": "torch", "compile": True, "fold_bn": True, "sample_store": "device"}
     )
