@@ -187,7 +187,11 @@ class RunConfig(BaseModel):
     threads: Annotated[int | None, CliOption("CPU threads for the backend.", metavar="N")] = Field(
         default=None, ge=1
     )
-    decoder: Literal["pillow", "cv2"] = "pillow"
+    decoder: Literal["default", "pillow", "cv2"] = Field(
+        default="default",
+        description="image decoder: default (the one the model variant's reference "
+        "preprocessing uses, which the benchmark's package names), pillow, or cv2 (OpenCV)",
+    )
     calibrate: Annotated[
         bool, CliOption("Skip the calibration before the test.", flag="--no-calibrate")
     ] = True

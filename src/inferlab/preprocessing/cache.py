@@ -14,7 +14,8 @@ version) maps to a different folder, so stale tensors are never returned.
 Writes go to a uniquely named temporary file in the entry's folder and are moved into place with
 ``os.replace``, so two processes writing the same entry both succeed and a reader sees either the
 old file, no file, or a complete new one. A cache that cannot be written (read-only disk, full
-disk) logs one warning and keeps computing.
+disk) logs one warning and keeps computing. One ``Cache`` may be used from several threads at
+once (a dataset's parallel load): entries are independent files and the counters are locked.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ class Cache:
         self.directory = self.cache_dir / key_folder_name(transform_key)
         self.stats = CacheStats()
         self._lock = threading.Lock()
+        self._stats_lock = threading.Lock()
         self._key_checked = False
         self._warned = False
 
@@ -109,14 +111,18 @@ class Cache:
         path = self.entry_path(data)
         cached = self._read(path)
         if cached is not None:
-            self.stats.hits += 1
+            self._count("hits")
             return cached
-        self.stats.misses += 1
+        self._count("misses")
         array = np.asarray(compute(data))
         self._write(path, array)
         return array
 
     # ------------------------------------------------------------------ internals
+
+    def _count(self, field: str) -> None:
+        with self._stats_lock:
+            setattr(self.stats, field, getattr(self.stats, field) + 1)
 
     def _read(self, path: Path) -> np.ndarray | None:
         try:
@@ -128,7 +134,7 @@ class Cache:
             return None
         array = decode_entry(raw)
         if array is None:
-            self.stats.corrupt += 1
+            self._count("corrupt")
             log.warning("cache entry %s is corrupt; recomputing it", path)
         return array
 
@@ -142,7 +148,7 @@ class Cache:
             path.parent.mkdir(parents=True, exist_ok=True)
             _atomic_write(path, blob)
         except OSError as err:
-            self.stats.write_errors += 1
+            self._count("write_errors")
             self._warn(f"cannot write preprocessing cache under {self.directory}: {err}")
 
     def _check_key(self) -> bool:
@@ -185,8 +191,9 @@ class Cache:
             return True
 
     def _warn(self, message: str) -> None:
-        if not self._warned:
-            self._warned = True
+        with self._stats_lock:
+            first, self._warned = not self._warned, True
+        if first:
             log.warning("%s; continuing without caching these entries", message)
         else:
             log.debug(message)

@@ -4,16 +4,23 @@
 (the official ``accuracy-imagenet.py`` reads the same file the same way). Construction validates
 the layout quickly (no decoding); ``load`` decodes and crops through the on-disk cache into uint8
 224x224x3 arrays; ``get_batch`` gathers resident crops and normalises them for the model.
+
+``load`` (LoadGen's load_samples_to_ram) decodes and crops the samples it is given in a pool of
+``workers`` threads (default :func:`default_workers`: the CPUs this process may use, at most
+:data:`MAX_WORKERS`), as the reference harness does with its ``--threads``: Pillow and OpenCV
+release the GIL while decoding and resizing. The crops are the same arrays, in the same order,
+as one thread gives; the first failing sample in index order is the error raised (naming the
+file), and the samples not yet started are cancelled.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -29,11 +36,42 @@ from inferlab.core.errors import ConfigError, DataError
 from inferlab.preprocessing.cache import Cache
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
 
 DATASET_ID = "imagenet2012-val"
 VAL_MAP = "val_map.txt"
 NUM_CLASSES = 1000
 PATH_FIX = "pass --dataset-path DIR or --data-dir ROOT containing imagenet2012-val/"
+MAX_WORKERS = 16  # past this, decoding 1,024 crops gains little and costs memory and threads
+
+
+def default_workers() -> int:
+    """Preprocessing threads when none are given: the CPUs this process may run on (its
+    affinity mask, so a container's or taskset's limit counts), 1..MAX_WORKERS."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_WORKERS))
+
+
+def map_in_order(fn: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
+    """``[fn(x) for x in items]`` in up to ``workers`` threads: results in input order; the
+    first item (in input order) whose call raised has its exception re-raised, after the
+    calls not yet started are cancelled and the running ones have finished."""
+    if workers <= 1 or len(items) <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(
+        max_workers=min(workers, len(items)), thread_name_prefix="inferlab-preprocess"
+    ) as pool:
+        futures = [pool.submit(fn, x) for x in items]
+        try:
+            return [f.result() for f in futures]
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
 
 
 def read_val_map(path: Path) -> tuple[list[str], np.ndarray]:
@@ -82,10 +120,12 @@ class ResidentCrops:
     synthetic: bool
     transform: ImageTransform
 
-    def __init__(self, transform: ImageTransform, total_count: int, workers: int = 1) -> None:
+    def __init__(
+        self, transform: ImageTransform, total_count: int, workers: int | None = 1
+    ) -> None:
         self.transform = transform
         self.total_count = total_count
-        self.workers = max(1, int(workers))
+        self.workers = default_workers() if workers is None else max(1, int(workers))
         self._resident: dict[int, np.ndarray] = {}
 
     def _make_crop(self, index: int) -> np.ndarray:
@@ -110,14 +150,14 @@ class ResidentCrops:
         )
         if not todo:
             return
-        if self.workers > 1 and len(todo) > 1:
-            with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                crops = list(pool.map(self._make_crop, todo))
-        else:
-            crops = [self._make_crop(i) for i in todo]
+        crops = map_in_order(self._make_crop, todo, self.workers)
         self._resident.update(zip(todo, crops, strict=True))
         log.debug(
-            "%s: loaded %d samples, %d resident", self.dataset_id, len(todo), len(self._resident)
+            "%s: loaded %d samples in %d threads, %d resident",
+            self.dataset_id,
+            len(todo),
+            min(self.workers, len(todo)),
+            len(self._resident),
         )
 
     def unload(self, indices: Sequence[int]) -> None:
@@ -161,16 +201,22 @@ class ImageNetDataset(ResidentCrops):
         *,
         count: int | None = None,
         transform: str = "pytorch",
-        decoder: str = "pillow",
+        decoder: str = "default",
         cache: Cache | None = None,
-        workers: int = 1,
+        workers: int | None = None,
+        decoder_owner: str = "",
     ) -> None:
         self.path = Path(dataset_path)
         if not self.path.is_dir():
             what = "is not a directory" if self.path.exists() else "does not exist"
             raise DataError(f"ImageNet validation folder {self.path} {what}", fix=PATH_FIX)
         tf = get_transform(transform)
-        self.decoder = resolve_decoder(decoder)
+        # "default": the transform's reference decoder (cv2 for mean_only; a missing OpenCV is
+        # an error naming ``decoder_owner``, e.g. the variant whose preprocessing needs it)
+        self.decoder_requested = decoder
+        self.decoder = resolve_decoder(
+            decoder, tf.default_decoder, who=decoder_owner or f"the {tf.name} ImageNet transform"
+        )
         self.transform_key = tf.key(self.decoder)
         self.val_map_path = self.path / VAL_MAP
         names, labels = read_val_map(self.val_map_path)
@@ -243,6 +289,8 @@ class ImageNetDataset(ResidentCrops):
             "transform": self.transform.name,
             "transform_key": self.transform_key,
             "decoder": self.decoder,
+            "decoder_requested": self.decoder_requested,
+            "preprocess_threads": self.workers,
             "cache": None
             if self.cache is None or not self.cache.enabled
             else str(self.cache.directory),

@@ -20,7 +20,9 @@ test images it is closer to INTER_AREA than Pillow's BOX: mean |diff| ~1 grey le
 Decoding: the reference decodes with ``cv2.imread`` (BGR, 3 channels even for grayscale) then
 converts BGR->RGB. Decoder "cv2" does the same (OpenCV imported lazily); decoder "pillow" uses
 ``Image.open(...).convert("RGB")``, which can differ slightly for CMYK files and in JPEG decoder
-settings. The decoder name is part of the transform key, so cached tensors never mix decoders.
+settings. Decoder "default" is the transform's own: "cv2" for "mean_only" (its reference resize
+is INTER_AREA, which only OpenCV does), "pillow" for "pytorch" (its resize is PIL's either way).
+The decoder name is part of the transform key, so cached tensors never mix decoders.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ MEAN_ONLY_TRANSFORM_ID = "imagenet_mean_only"
 MEAN_ONLY_TRANSFORM_VERSION = 1
 MEAN_ONLY_MEANS = np.array([123.68, 116.78, 103.94], dtype=np.float32)
 
-DECODERS = ("pillow", "cv2", "auto")
+DECODERS = ("default", "pillow", "cv2", "auto")
 
 PREPARE_FIX = (
     "re-copy the file from the original ILSVRC2012 validation archive, or run "
@@ -73,8 +75,23 @@ def _cv2() -> ModuleType | None:
     return module
 
 
-def resolve_decoder(decoder: str) -> str:
-    """Return "pillow" or "cv2"; "auto" picks cv2 when OpenCV is importable."""
+OPENCV_INSTALL = "pip install opencv-python-headless (requirements.txt installs it)"
+
+
+def resolve_decoder(decoder: str, default: str = "pillow", *, who: str = "") -> str:
+    """Return "pillow" or "cv2". "default" is ``default`` (a transform's reference decoder; a
+    missing OpenCV is then an error naming ``who``, the preprocessing that needs it); "auto"
+    picks cv2 when OpenCV is importable."""
+    if decoder == "default":
+        if default == "cv2" and _cv2() is None:
+            raise ConfigError(
+                f"{who or 'this preprocessing'} decodes and resizes with OpenCV (cv2.imdecode, "
+                "cv2.resize INTER_AREA) as the MLPerf reference does, and OpenCV is not installed",
+                fix=f"{OPENCV_INSTALL}, or pass --set decoder=pillow (Pillow is NOT the "
+                "reference preprocessing here: its resize only approximates INTER_AREA, so "
+                "accuracy can differ slightly from the reference's)",
+            )
+        return resolve_decoder(default)
     if decoder == "pillow":
         return "pillow"
     if decoder == "auto":
@@ -83,7 +100,7 @@ def resolve_decoder(decoder: str) -> str:
         if _cv2() is None:
             raise ConfigError(
                 "image decoder 'cv2' needs OpenCV, which is not installed",
-                fix="pip install 'inferlab[vision]', or use decoder 'pillow'",
+                fix=f"{OPENCV_INSTALL}, or use --set decoder=pillow",
             )
         return "cv2"
     raise ConfigError(f"unknown image decoder {decoder!r}", fix=f"use one of {', '.join(DECODERS)}")
@@ -275,14 +292,23 @@ class ImageTransform:
     # ``normalize`` as (divisor, mean, std): float32 ((x / divisor) - mean) / std per channel,
     # in that order, so that a device-side implementation gives the same float32 values
     norm: tuple[float, tuple[float, ...], tuple[float, ...]] = (1.0, (0.0,) * 3, (1.0,) * 3)
+    # the decoder "default" stands for: the one that gives the reference preprocessing's bytes
+    default_decoder: str = "pillow"
 
     def key(self, decoder: str = "pillow") -> str:
-        return self.key_fn(decoder)
+        return self.key_fn(self.decoder(decoder))
+
+    def decoder(self, decoder: str = "default") -> str:
+        """ "pillow" or "cv2" for a configured decoder ("default": this transform's own)."""
+        return resolve_decoder(
+            decoder, self.default_decoder, who=f"the {self.name} ImageNet preprocessing"
+        )
 
     def crop_from_bytes(
         self, data: bytes, *, decoder: str = "pillow", name: str = "<bytes>"
     ) -> np.ndarray:
-        return self.crop_from_image(decode_rgb(data, decoder=decoder, name=name), decoder)
+        d = self.decoder(decoder)
+        return self.crop_from_image(decode_rgb(data, decoder=d, name=name), d)
 
 
 TRANSFORMS: dict[str, ImageTransform] = {
@@ -303,6 +329,7 @@ TRANSFORMS: dict[str, ImageTransform] = {
         normalize_mean_only,
         mean_only_transform_key,
         (1.0, tuple(MEAN_ONLY_MEANS.tolist()), (1.0, 1.0, 1.0)),
+        default_decoder="cv2",
     ),
 }
 

@@ -97,20 +97,30 @@ class ResNet50Task(BenchmarkTask):
             n = count or synthetic_count or SPEC.synthetic_count
             return SyntheticImageNet(count=n, seed=seed, transform=_transform(variant))
         from inferlab.benchmarks.resnet50.dataset import ImageNetDataset
-        from inferlab.benchmarks.resnet50.preprocess import get_transform, resolve_decoder
+        from inferlab.benchmarks.resnet50.preprocess import get_transform
         from inferlab.preprocessing.cache import Cache
 
         tf = get_transform(_transform(variant))
-        if tf.name == "mean_only" and resolve_decoder(decoder) != "cv2":
-            log.warning(
-                "the onnx variant's reference resize is OpenCV INTER_AREA; without OpenCV it is "
-                "approximated with Pillow (not bit-identical): install inferlab[vision] and "
-                "pass --set decoder=cv2 for reference preprocessing"
-            )
-        cache = Cache(cache_dir, tf.key(decoder)) if cache_dir is not None else None
-        return ImageNetDataset(
-            path, count=count, decoder=decoder, cache=cache, transform=_transform(variant)
+        owner = f"the {variant.name} variant's reference preprocessing ({tf.name})"
+        ds = ImageNetDataset(
+            path,
+            count=count,
+            decoder=decoder,  # "default": the transform's own (cv2 for the mean-only one)
+            cache=None,
+            transform=tf.name,
+            decoder_owner=owner,
         )
+        if tf.default_decoder == "cv2" and ds.decoder != "cv2":
+            log.warning(
+                "%s decodes and resizes with OpenCV; this run uses %s (--set decoder=%s), which "
+                "only approximates it (not bit-identical; accuracy can differ slightly)",
+                owner,
+                ds.decoder,
+                decoder,
+            )
+        if cache_dir is not None:
+            ds.cache = Cache(cache_dir, ds.transform_key)
+        return ds
 
     def onnx_io(self, variant: Variant) -> Any:
         return ResNetOnnxIO()
@@ -158,11 +168,15 @@ class ResNet50Task(BenchmarkTask):
                     f"{dataset.path} (e.g. {missing[0]})",
                     "import the full validation set: inferlab prepare resnet50 --from ...",
                 )
+            from inferlab.benchmarks.resnet50.dataset import map_in_order
+
             tf = dataset.transform
-            crops = [
-                tf.crop_from_bytes((dataset.path / n).read_bytes(), decoder=dataset.decoder, name=n)
-                for n in names
-            ]
+
+            def crop(name: str) -> np.ndarray:
+                data = (dataset.path / name).read_bytes()
+                return tf.crop_from_bytes(data, decoder=dataset.decoder, name=name)
+
+            crops = map_in_order(crop, names, getattr(dataset, "workers", 1))
             batches = [tf.normalize(np.stack(crops[i : i + bs])) for i in range(0, len(crops), bs)]
             facts = {
                 "source": f"MLPerf calibration list {cal.name}",
