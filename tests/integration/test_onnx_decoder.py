@@ -74,7 +74,7 @@ def test_without_opencv_the_onnx_variant_names_the_fix(
     assert "onnx variant" in err.message and "OpenCV" in err.message
     assert err.fix is not None
     assert "pip install opencv-python-headless" in err.fix and "--set decoder=pillow" in err.fix
-    assert "NOT the reference preprocessing" in err.fix
+    assert "not the reference preprocessing" in err.fix
     with pytest.raises(ConfigError, match="needs OpenCV") as info:
         TASK.make_dataset(ds_dir, count=2, seed=0, cache_dir=None, variant=ONNX, decoder="cv2")
     assert info.value.fix is not None and "opencv-python-headless" in info.value.fix
@@ -122,3 +122,26 @@ def test_cli_run_of_the_onnx_variant_records_cv2_and_logs_the_reference_s_labels
     sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     argmax, _ = sess.run(None, {"input_tensor:0": batch})
     assert logged == {i: float(argmax[i] - 1) for i in range(n)}
+
+
+def test_cli_without_opencv_refuses_the_onnx_variant_before_the_run(tmp_path: Path) -> None:
+    """OpenCV made unimportable (a cv2 module that raises ImportError, first on the path)."""
+    import os
+
+    shadow = tmp_path / "no_cv2"
+    shadow.mkdir()
+    (shadow / "cv2.py").write_text("raise ImportError('no OpenCV here')\n")
+    ds_dir, _ = make_imagenet_dir(tmp_path / "val", 2)
+    model = tmp_path / "resnet50_v1.onnx"
+    model.write_bytes(b"\x08\x07")  # starts as an ONNX file does; never loaded
+    path = os.pathsep.join(p for p in (str(shadow), os.environ.get("PYTHONPATH")) if p)
+    proc = cli("run", "resnet50", "--backend", "onnxruntime", "--model-path", str(model),
+               "--dataset-path", str(ds_dir), "--mode", "accuracy", "-q", "--json",
+               "--out", str(tmp_path / "runs"), env={"PYTHONPATH": path})  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    doc = json.loads(proc.stdout)
+    assert doc["status"] == "error" and doc["run_dir"] is None
+    assert "onnx variant" in doc["error"]["message"] and "OpenCV" in doc["error"]["message"]
+    assert "pip install opencv-python-headless" in doc["error"]["fix"]
+    assert "--set decoder=pillow" in doc["error"]["fix"]
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -75,7 +75,7 @@ def _cv2() -> ModuleType | None:
     return module
 
 
-OPENCV_INSTALL = "pip install opencv-python-headless (requirements.txt installs it)"
+OPENCV_INSTALL = "pip install opencv-python-headless"  # requirements.txt installs it
 
 
 def resolve_decoder(decoder: str, default: str = "pillow", *, who: str = "") -> str:
@@ -86,10 +86,11 @@ def resolve_decoder(decoder: str, default: str = "pillow", *, who: str = "") -> 
         if default == "cv2" and _cv2() is None:
             raise ConfigError(
                 f"{who or 'this preprocessing'} decodes and resizes with OpenCV (cv2.imdecode, "
-                "cv2.resize INTER_AREA) as the MLPerf reference does, and OpenCV is not installed",
-                fix=f"{OPENCV_INSTALL}, or pass --set decoder=pillow (Pillow is NOT the "
-                "reference preprocessing here: its resize only approximates INTER_AREA, so "
-                "accuracy can differ slightly from the reference's)",
+                "cv2.resize INTER_AREA), as its MLPerf reference preprocessing does, and OpenCV "
+                "is not installed",
+                fix=f"{OPENCV_INSTALL}, or pass --set decoder=pillow, which is not the reference "
+                "preprocessing for it (Pillow's resize only approximates INTER_AREA; accuracy can "
+                "differ slightly)",
             )
         return resolve_decoder(default)
     if decoder == "pillow":

@@ -101,7 +101,7 @@ class ResNet50Task(BenchmarkTask):
         from inferlab.preprocessing.cache import Cache
 
         tf = get_transform(_transform(variant))
-        owner = f"the {variant.name} variant's reference preprocessing ({tf.name})"
+        owner = f"{SPEC.id}'s {variant.name} variant"
         ds = ImageNetDataset(
             path,
             count=count,
@@ -112,8 +112,9 @@ class ResNet50Task(BenchmarkTask):
         )
         if tf.default_decoder == "cv2" and ds.decoder != "cv2":
             log.warning(
-                "%s decodes and resizes with OpenCV; this run uses %s (--set decoder=%s), which "
-                "only approximates it (not bit-identical; accuracy can differ slightly)",
+                "%s's reference preprocessing decodes and resizes with OpenCV; this run uses %s "
+                "(--set decoder=%s), which only approximates it (not bit-identical; accuracy can "
+                "differ slightly)",
                 owner,
                 ds.decoder,
                 decoder,
