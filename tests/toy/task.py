@@ -79,6 +79,7 @@ class ToyTask(BenchmarkTask):
         variant: Variant,
         decoder: str,
         synthetic_count: int | None = None,
+        preprocess_threads: int | None = None,
     ) -> Dataset:
         return ToySequences(count or synthetic_count or SPEC.synthetic_count, seed)
 

@@ -112,3 +112,21 @@ def test_default_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     assert default_workers() == D.MAX_WORKERS
     monkeypatch.setattr(D.os, "sched_getaffinity", lambda pid: {0}, raising=False)
     assert default_workers() == 1
+
+
+def test_preprocess_threads_setting_reaches_the_sample_load(images: Path, tmp_path: Path) -> None:
+    """``--set preprocess_threads=N`` (RunConfig) sizes the pool; unset, the CPUs' count."""
+    from inferlab.config import build_config
+    from inferlab.core import registry
+    from inferlab.runner.backends import build_dataset
+
+    for sets, want in ((["preprocess_threads=3"], 3), ([], default_workers())):
+        cfg = build_config(
+            flags={"benchmark": "resnet50", "dataset_path": images, "out": tmp_path},
+            sets=sets,
+            environ={},
+        )
+        spec = registry.get("resnet50")
+        task = registry.resolve(spec.task)
+        ds = build_dataset(cfg, task, spec.variant(None, "torch"), images, cache_dir=None)
+        assert ds.describe()["preprocess_threads"] == want

@@ -187,6 +187,12 @@ class RunConfig(BaseModel):
     threads: Annotated[int | None, CliOption("CPU threads for the backend.", metavar="N")] = Field(
         default=None, ge=1
     )
+    preprocess_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="threads that decode and preprocess the samples LoadGen asks to load "
+        "(None: the CPUs this process may use, at most 16)",
+    )
     decoder: Literal["default", "pillow", "cv2"] = Field(
         default="default",
         description="image decoder: default (the one the model variant's reference "

@@ -123,8 +123,11 @@ class BenchmarkTask:
         variant: Variant,
         decoder: str,
         synthetic_count: int | None = None,
+        preprocess_threads: int | None = None,
     ) -> Dataset:
-        """The QSL over ``path``, or the benchmark's synthetic data when it is None."""
+        """The QSL over ``path``, or the benchmark's synthetic data when it is None.
+        ``preprocess_threads``: threads that may prepare the samples LoadGen asks to load
+        (None: the benchmark's default)."""
         raise NotImplementedError
 
     def scoring_files(self, dataset: Dataset, run_dir: Path) -> dict[str, str]:

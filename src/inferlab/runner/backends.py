@@ -144,4 +144,5 @@ def build_dataset(
         variant=variant,
         decoder=cfg.decoder,
         synthetic_count=cfg.synthetic_count,
+        preprocess_threads=cfg.preprocess_threads,
     )

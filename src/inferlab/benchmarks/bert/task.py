@@ -81,6 +81,7 @@ class BertTask(BenchmarkTask):
         variant: Variant,
         decoder: str,
         synthetic_count: int | None = None,
+        preprocess_threads: int | None = None,
     ) -> Dataset:
         from inferlab.benchmarks.bert import dataset as squad
 

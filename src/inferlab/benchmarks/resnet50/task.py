@@ -90,6 +90,7 @@ class ResNet50Task(BenchmarkTask):
         variant: Variant,
         decoder: str,
         synthetic_count: int | None = None,
+        preprocess_threads: int | None = None,
     ) -> Dataset:
         if path is None:
             from inferlab.benchmarks.resnet50.synthetic import SyntheticImageNet
@@ -109,6 +110,7 @@ class ResNet50Task(BenchmarkTask):
             cache=None,
             transform=tf.name,
             decoder_owner=owner,
+            workers=preprocess_threads,  # None: the CPUs this process may use, at most 16
         )
         if tf.default_decoder == "cv2" and ds.decoder != "cv2":
             log.warning(
