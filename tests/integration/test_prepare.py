@@ -315,3 +315,44 @@ def test_run_refuses_data_changed_since_prepare(tmp_path: Path) -> None:
     victim.write_bytes(victim.read_bytes()[:100])  # truncated after it was verified
     with pytest.raises(DataError, match="changed since `inferlab prepare` verified it"):
         run_cfg(tmp_path, ["calibrate=false"], **flags)
+
+
+def test_mirrors_are_tried_in_order_and_an_unreachable_set_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mirror that cannot be reached passes to the next at once (no retry waits); when none
+    can be reached, one failure names each host's reason and the network; mixed failures name
+    each mirror's."""
+    from tests.integration.test_prepare_messages import _closed_port, _resolves_quickly_to_nothing
+
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    port = _closed_port()
+    closed = f"http://127.0.0.1:{port}/model.bin"
+    with DataServer({"/model.bin": MODEL}) as srv:
+        model = _bench(srv, b"").sources[0]
+        good = replace(model, urls=(closed, srv.url("/model.bin")))
+        bs = BenchmarkSources("toy", "a toy benchmark", (good,))
+        res = prepare_sources(bs, tmp_path / "a", bs.sources, progress=False)
+        assert [i.action for i in res.items] == [FETCHED]
+        assert Manifest.load(tmp_path / "a").get(model.id).source == srv.url("/model.bin")  # type: ignore[union-attr]
+        mixed = replace(model, urls=(closed, srv.url("/gone.bin")))
+        res = prepare_sources(
+            replace(bs, sources=(mixed,)), tmp_path / "b", [mixed], progress=False
+        )
+        (item,) = res.items
+        assert item.action == FAILED and item.detail == (
+            f"no mirror of {model.id} worked ({closed}: connection refused: 127.0.0.1:{port}; "
+            f"{srv.url('/gone.bin')}: HTTP 404 Not Found)"
+        )
+    dns = _resolves_quickly_to_nothing("nonexistent.invalid")
+    hosts = (closed, "http://nonexistent.invalid/model.bin") if dns else (closed,)
+    down = replace(model, urls=hosts)
+    res = prepare_sources(bs, tmp_path / "c", [down], progress=False)
+    (item,) = res.items
+    reasons = f"connection refused: 127.0.0.1:{port}"
+    reasons += "; name resolution failed: nonexistent.invalid" if dns else ""
+    assert item.detail == f"no mirror of {model.id} could be reached ({reasons})"
+    dest = tmp_path / "c" / model.id
+    assert item.fix.endswith(f"or download {closed} by hand to {dest}")
+    assert "HTTPS_PROXY" in item.fix and not dest.with_name("model.bin.part").exists()

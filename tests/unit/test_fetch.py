@@ -7,8 +7,10 @@ import hashlib
 import logging
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.error import URLError
 
 import pytest
 from tests.data_server import DataServer
@@ -27,6 +29,7 @@ from inferlab.data.r2 import (
     parse_uri_manifest,
     r2_md5_url,
 )
+from inferlab.data.transport import MirrorFailed, proxy_for, unreachable_reason
 
 PAYLOAD = os.urandom(256 * 1024 + 123)
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -189,6 +192,77 @@ def test_404_fails_at_once_without_leaving_a_part(server: DataServer, tmp_path: 
     with pytest.raises(DataError, match="HTTP 404"):
         _dl(server.url("/nope.bin"), dest)
     assert len(server.requests) == 1 and not _part(dest).exists()
+
+
+def test_a_failure_says_what_was_kept(server: DataServer, tmp_path: Path) -> None:
+    """An empty .part is deleted and "nothing was kept" said; bytes kept are said with the path."""
+    server.behave("/f.bin", status=503)
+    dest = tmp_path / "f.bin"
+    with pytest.raises(MirrorFailed) as ei:
+        _dl(server.url("/f.bin"), dest, sha256=SHA, retries=1)
+    assert ei.value.message.endswith("; nothing was kept") and "resume" not in str(ei.value)
+    assert not _part(dest).exists() and ei.value.kept == 0 and not ei.value.unreachable
+    assert ei.value.reason == "HTTP 503 Service Unavailable (1 retries)"
+    _part(dest).write_bytes(PAYLOAD[:1000])
+    with pytest.raises(MirrorFailed) as ei:
+        _dl(server.url("/f.bin"), dest, sha256=SHA, retries=1)
+    assert ei.value.message.endswith(f"; 1000 bytes kept in {_part(dest)} for a resume")
+    assert "resumes from the partial file" in (ei.value.fix or "") and ei.value.kept == 1000
+
+
+def test_disk_space_messages_say_what_was_kept(
+    server: DataServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: _Usage(1000))
+    dest = tmp_path / "f.bin"
+    with pytest.raises(DataError) as ei:
+        _dl(server.url("/f.bin"), dest, size=len(PAYLOAD))
+    assert ei.value.message.endswith("; nothing was kept") and "resume" not in str(ei.value)
+    _part(dest).write_bytes(PAYLOAD[:10])
+    with pytest.raises(DataError) as ei:
+        _dl(server.url("/f.bin"), dest, size=len(PAYLOAD))
+    assert ei.value.message.endswith(f"; 10 bytes kept in {_part(dest)} for a resume")
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_an_unreachable_host_is_not_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    port = _closed_port()
+    sleeps: list[float] = []
+    dest = tmp_path / "f.bin"
+    with pytest.raises(MirrorFailed) as ei:
+        _dl(f"http://127.0.0.1:{port}/f.bin", dest, sleep=sleeps.append, timeout=5)
+    assert ei.value.unreachable and sleeps == [] and not _part(dest).exists()
+    assert ei.value.reason == f"connection refused: 127.0.0.1:{port}"
+    assert ei.value.message.endswith("; nothing was kept")
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{port}")
+    assert proxy_for("http://example.org/x") == f"http://127.0.0.1:{port}"
+    with pytest.raises(MirrorFailed) as ei:
+        _dl("http://example.org/f.bin", dest, sleep=sleeps.append, timeout=5)
+    assert ei.value.reason == f"connection refused: proxy 127.0.0.1:{port}"
+
+
+def test_unreachable_reasons() -> None:
+    url = "https://files.example.org/x"
+    gai = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    assert unreachable_reason(URLError(gai), url) == "name resolution failed: files.example.org"
+    assert unreachable_reason(URLError(TimeoutError()), url) == (
+        "no answer to connect: files.example.org:443"
+    )
+    no_route = OSError(errno.EHOSTUNREACH, "No route to host")
+    assert unreachable_reason(URLError(no_route), url) == (
+        "no route to files.example.org: No route to host"
+    )
+    assert unreachable_reason(TimeoutError(), url) is None  # a slow answer, not unreachable
+    assert unreachable_reason(URLError(ConnectionResetError()), url) is None
 
 
 def test_server_size_differs_from_expected(server: DataServer, tmp_path: Path) -> None:

@@ -20,14 +20,15 @@ def _where(raw: bytes, offset: int) -> str:
 
 def decode_utf8(
     raw: bytes,
-    path: Path,
+    path: Path | str,
     *,
     what: str,
     error: type[InferlabError] = ConfigError,
     bom: bool = False,
     fix: str | None = None,
 ) -> str:
-    """``raw`` (the bytes of ``path``) as text; ``bom``: a leading UTF-8 byte-order mark (as
+    """``raw`` (the bytes of ``path``: a file, or a member named inside an archive) as text;
+    ``bom``: a leading UTF-8 byte-order mark (as
     Windows editors write) is dropped. Not UTF-8: ``error`` naming the first bad byte, with
     ``fix`` (default: save it as UTF-8; a file that only comes from elsewhere, official data,
     names where to get it instead)."""
@@ -70,7 +71,8 @@ def read_utf8(
     error: type[InferlabError] = ConfigError,
     missing_fix: str,
     bom: bool = False,
+    fix: str | None = None,
 ) -> str:
-    """:func:`read_bytes` then :func:`decode_utf8`."""
+    """:func:`read_bytes` then :func:`decode_utf8` (``fix``: for text that is not UTF-8)."""
     raw = read_bytes(path, what=what, error=error, missing_fix=missing_fix)
-    return decode_utf8(raw, path, what=what, error=error, bom=bom)
+    return decode_utf8(raw, path, what=what, error=error, bom=bom, fix=fix)

@@ -15,11 +15,17 @@ download (below) and fetched again.
 * **Failures.** A transfer cut short (connection dropped, fewer bytes than ``Content-Length``,
   5xx, timeout) keeps the ``.part`` and is retried with exponential backoff; ``retries`` counts
   consecutive attempts that add no bytes, so a slow flaky link still finishes. When they run out,
-  :class:`DataError` says that rerunning resumes. A wrong checksum moves the file aside to
-  ``<dest>.bad-<sha256 prefix>`` (kept for inspection, never used) and raises. A full disk (checked
-  before starting when the size is known, and ``ENOSPC`` while writing) raises with the free and
-  needed bytes and keeps the ``.part``. Ctrl-C keeps the ``.part`` and propagates; the next call
-  resumes. A second process downloading the same ``dest`` at once gets a :class:`DataError`.
+  :class:`~inferlab.data.transport.MirrorFailed` says so. A host (or proxy) that cannot be
+  reached at all (name resolution, connection refused, no answer to connect, no route) is not
+  retried: ``MirrorFailed`` with ``unreachable`` set, so that the caller tries the next mirror.
+  A wrong checksum moves the file aside to ``<dest>.bad-<sha256 prefix>`` (kept for inspection,
+  never used) and raises. A full disk (checked before starting when the size is known, and
+  ``ENOSPC`` while writing) raises with the free and needed bytes. Ctrl-C propagates; the next
+  call resumes. A second process downloading the same ``dest`` at once gets a
+  :class:`DataError`.
+* **What is kept.** A ``.part`` that holds bytes is kept for the next call to resume; an empty
+  one is deleted. A failure's message says which: "N bytes kept in <dest>.part for a resume", or
+  "nothing was kept".
 """
 
 from __future__ import annotations
@@ -42,8 +48,10 @@ from inferlab.data.progress import ProgressSink, progress_sink
 from inferlab.data.transport import (
     BadRange,
     Body,
+    MirrorFailed,
     RangeNotSatisfiable,
     Transient,
+    Unreachable,
     local_path,
     open_http,
     open_local,
@@ -88,6 +96,31 @@ def _fsync_dir(path: Path) -> None:
 
 def _mib(n: int | None) -> str:
     return "unknown" if n is None else f"{n} bytes ({n / 2**20:.1f} MiB)"
+
+
+class _Stopped(Exception):
+    """A download that stops with its ``.part`` as it is: :func:`download` deletes an empty
+    one and raises the error, saying what was kept. ``reason`` (the source's fault: the error is
+    a :class:`MirrorFailed`) or None (a local cause: a full disk)."""
+
+    def __init__(
+        self, message: str, fix: str, reason: str | None = None, unreachable: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.message, self.fix, self.reason, self.unreachable = message, fix, reason, unreachable
+
+    def error(self, url: str, part: Path, kept: int) -> DataError:
+        """The error to raise, ``kept`` bytes being left in ``part``."""
+        if kept > 0:
+            message = f"{self.message}; {kept} bytes kept in {part} for a resume"
+            fix = f"{self.fix}: the download resumes from the partial file"
+        else:
+            message, fix = f"{self.message}; nothing was kept", self.fix
+        if self.reason is None:
+            return DataError(message, fix)
+        return MirrorFailed(
+            message, fix, url=url, reason=self.reason, unreachable=self.unreachable, kept=kept
+        )
 
 
 class _Part:
@@ -142,11 +175,10 @@ class _Part:
 def _check_space(directory: Path, needed: int, total: int | None, what: str) -> None:
     free = shutil.disk_usage(directory).free
     if needed > free:
-        raise DataError(
+        raise _Stopped(
             f"not enough disk space for {what}: {_mib(free)} free in {directory}, "
             f"{_mib(needed)} more needed (total size {_mib(total)})",
-            fix="free some space or choose another data directory, then rerun (a partial file "
-            "is kept and resumed)",
+            "free some space or choose another data directory, then rerun",
         )
 
 
@@ -237,11 +269,10 @@ class _Downloader:
                 if e.errno in (errno.ENOSPC, errno.EDQUOT):
                     free = shutil.disk_usage(self.dest.parent).free
                     need = None if total is None else total - part.size()
-                    raise DataError(
+                    raise _Stopped(
                         f"disk full while writing {part.path}: {_mib(free)} free, "
                         f"{_mib(need)} more needed (total size {_mib(total)})",
-                        fix="free some space or choose another data directory, then rerun: "
-                        "the partial file is kept and resumed",
+                        "free some space or choose another data directory, then rerun",
                     ) from e
                 raise
             done += len(block)
@@ -289,18 +320,29 @@ def download(
         skipped = _verify_existing(dl, dest, chunk, t0)
         if skipped is not None:
             return skipped
+    part_path = dest.with_name(dest.name + ".part")
     if size is not None:
-        part_path = dest.with_name(dest.name + ".part")
         have = part_path.stat().st_size if part_path.exists() else 0
-        _check_space(dest.parent, max(size - have, 0), size, dest.name)
+        try:
+            _check_space(dest.parent, max(size - have, 0), size, dest.name)
+        except _Stopped as stop:
+            raise stop.error(url, part_path, have) from None
 
-    part = _Part(dest.with_name(dest.name + ".part"), algos, chunk)
+    part = _Part(part_path, algos, chunk)
     with part.open():
         try:
             _transfer(dl, part, retries, backoff, sleep)
-        except BaseException:
-            if part.size() == 0:  # nothing worth keeping for a resume
+        except BaseException as exc:
+            kept = part.size()
+            if kept == 0:  # nothing worth keeping for a resume
                 part.path.unlink(missing_ok=True)
+            if isinstance(exc, MirrorFailed):
+                exc.kept, exc.part = kept, part.path
+            if isinstance(exc, _Stopped):
+                error = exc.error(url, part.path, kept)
+                if isinstance(error, MirrorFailed):
+                    error.part = part.path
+                raise error from exc.__cause__
             raise
         finally:
             dl.sink.finish()
@@ -335,20 +377,28 @@ def download(
 def _transfer(
     dl: _Downloader, part: _Part, retries: int, backoff: float, sleep: Callable[[float], None]
 ) -> None:
-    """Attempts until one completes; ``retries`` consecutive attempts without progress at most."""
+    """Attempts until one completes; ``retries`` consecutive attempts without progress at most,
+    none when the host cannot be reached (the caller tries the next mirror)."""
     failures = 0
     while True:
         before = part.size()
         try:
             dl.attempt(part)
             return
+        except Unreachable as e:
+            raise _Stopped(
+                f"cannot reach the host of {dl.url} ({e.reason})",
+                "check the network and the proxy settings (HTTPS_PROXY, HTTP_PROXY), then rerun",
+                reason=e.reason,
+                unreachable=True,
+            ) from None
         except Transient as e:
             failures = 0 if part.size() > before else failures + 1
             if failures > retries:
-                raise DataError(
-                    f"download of {dl.url} failed after {retries} retries without progress "
-                    f"({e}); {part.size()} bytes kept in {part.path}",
-                    fix="rerun the same command: it resumes from the partial file",
+                raise _Stopped(
+                    f"download of {dl.url} failed after {retries} retries without progress ({e})",
+                    "rerun the same command later",
+                    reason=f"{e} ({retries} retries)",
                 ) from None
             delay = min(backoff * 2 ** max(failures - 1, 0), _MAX_BACKOFF_S)
             log.warning("%s: %s; retrying in %.1f s", dl.dest.name, e, delay)

@@ -24,14 +24,15 @@ import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from inferlab.core.errors import DataError, InferlabError
 from inferlab.data.manifest import Manifest, describe
 from inferlab.data.sizes import human_bytes
-from inferlab.data.sources import BenchmarkSources, Source, resolve_ref
+from inferlab.data.sources import R2_DOWNLOADER_URL, BenchmarkSources, Source, resolve_ref
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DONE, FETCHED, IMPORTED, MANUAL, SKIPPED, FAILED = (
     "already prepared",
@@ -141,17 +142,64 @@ def _verify_in_place(path: Path, source: Source) -> str | None:
     return None
 
 
-def _download(source: Source, root: Path, progress: bool) -> str:
+def _from_mirrors(source: Source, by_hand: str, fetch: Callable[[str], T]) -> tuple[str, T]:
+    """``fetch(url)`` for each of the source's URLs in turn until one works: (url, result).
+    A mirror that fails for its own reasons (unreachable, an HTTP error, retries without
+    progress: ``MirrorFailed``) passes to the next; other errors (a checksum, a full disk)
+    stop. When all fail, one error says why each failed, and, when no host could be reached
+    at all, that the network or the proxy is the likely cause, and ``by_hand``: how to download
+    it by hand to where prepare finds and verifies it."""
+    from inferlab.data.transport import MirrorFailed, proxy_for
+
+    failures: list[MirrorFailed] = []
+    for i, url in enumerate(source.urls):
+        try:
+            return url, fetch(url)
+        except MirrorFailed as exc:
+            failures.append(exc)
+            if i + 1 < len(source.urls):
+                log.warning("%s: %s; trying the next mirror", source.id, exc.reason)
+    if len(failures) == 1 and not failures[0].unreachable:
+        raise failures[0]
+    last = failures[-1]
+    note = f"; {last.kept} bytes kept in {last.part} for a resume" if last.kept else ""
+    if all(f.unreachable for f in failures):
+        reasons = "; ".join(dict.fromkeys(f.reason for f in failures))
+        proxies = sorted({p for u in source.urls if (p := proxy_for(u))})
+        via = f"; now {', '.join(proxies)}" if proxies else ""
+        raise DataError(
+            f"no mirror of {source.id} could be reached ({reasons}){note}",
+            f"check the network and the proxy settings (HTTPS_PROXY, HTTP_PROXY{via}) and "
+            f"rerun, or {by_hand}",
+        )
+    reasons = "; ".join(f"{f.url}: {f.reason}" for f in failures)
+    raise DataError(
+        f"no mirror of {source.id} worked ({reasons}){note}",
+        f"rerun later, or {by_hand}",
+    )
+
+
+def _download(source: Source, root: Path, progress: bool) -> tuple[str, str]:
+    """Download ``source`` (from its first mirror that works) and extract an archive; returns
+    the mirror used and what was verified."""
     from inferlab.data.extract import safe_extract
     from inferlab.data.fetch import download
 
     dest = root / _dest(source)
     if not source.archive or not source.directory:
-        download(source.urls[0], dest, **_checksums(source), progress=progress)
-        return "sha256" if source.sha256 else "md5" if source.md5 else "size"
+        url, _ = _from_mirrors(
+            source,
+            f"download {source.urls[0]} by hand to {dest}",
+            lambda u: download(u, dest, **_checksums(source), progress=progress),
+        )
+        return url, "sha256" if source.sha256 else "md5" if source.md5 else "size"
     staging = root / ".inferlab" / "downloads" / Path(source.urls[0].split("?")[0]).name
     staging.parent.mkdir(parents=True, exist_ok=True)
-    download(source.urls[0], staging, **_checksums(source), progress=progress)
+    url, _ = _from_mirrors(
+        source,
+        f"download {source.urls[0]} by hand to {staging}",
+        lambda u: download(u, staging, **_checksums(source), progress=progress),
+    )
     if dest.exists() and any(dest.iterdir()):
         shutil.rmtree(dest)  # not in the manifest (checked before): a stale or partial copy
     safe_extract(
@@ -161,7 +209,7 @@ def _download(source: Source, root: Path, progress: bool) -> str:
         max_files=(source.file_count or 10_000_000) + 1000,
     )
     staging.unlink()
-    return "archive checksum + safe extraction"
+    return url, "archive checksum + safe extraction"
 
 
 def prepare_sources(
@@ -213,14 +261,19 @@ def _prepare_one(
         importer: Importer = resolve_ref(s.importer)
         return _import(importer, s, root, manifest, from_path, options)
     if s.acquisition == "download":
-        how = _download(s, root, progress)
-        _record(manifest, root, s, s.urls[0], how)
+        url, how = _download(s, root, progress)
+        _record(manifest, root, s, url, how)
         return Item(s.id, FETCHED, f"{human_bytes(dest_size(dest))} at {dest}")
     if s.acquisition == "r2-manifest":
         from inferlab.data.r2 import download_r2
 
-        files = download_r2(s.urls[0], dest, progress=progress)
-        _record(manifest, root, s, s.urls[0], "md5 per file (R2 listing)")
+        url, files = _from_mirrors(
+            s,
+            f"run bash <(curl -s {R2_DOWNLOADER_URL}) -d {dest} {s.urls[0]} where the network "
+            "works and copy the files into place",
+            lambda u: download_r2(u, dest, progress=progress),
+        )
+        _record(manifest, root, s, url, "md5 per file (R2 listing)")
         return Item(s.id, FETCHED, f"{len(files)} file(s) at {dest}")
     # manual / generated
     if from_path is not None and s.kind == "dataset":

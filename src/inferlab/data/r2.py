@@ -33,7 +33,7 @@ from pathlib import Path
 from inferlab.core.errors import ConfigError, DataError
 from inferlab.data.fetch import DownloadResult, download
 from inferlab.data.progress import ProgressSink
-from inferlab.data.transport import local_path
+from inferlab.data.transport import MirrorFailed, local_path, open_url, unreachable_reason
 
 
 @dataclass(frozen=True)
@@ -123,9 +123,22 @@ def _read_small(url: str, headers: Mapping[str, str], timeout: float, limit: int
                 blob = fh.read(limit + 1)
         else:
             req = urllib.request.Request(url, headers={"User-Agent": "inferlab", **headers})
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
+            with open_url(req, timeout) as resp:
                 blob = resp.read(limit + 1)
+    except urllib.error.HTTPError as e:
+        reason = f"HTTP {e.code} {e.reason}"
+        fix = "check the URL"
+        raise MirrorFailed(f"cannot read {url}: {reason}", fix, url=url, reason=reason) from None
     except (OSError, urllib.error.URLError, http.client.HTTPException) as e:
+        unreachable = unreachable_reason(e, url)
+        if unreachable is not None:
+            raise MirrorFailed(
+                f"cannot read {url} ({unreachable})",
+                "check the network and the proxy settings (HTTPS_PROXY, HTTP_PROXY), then rerun",
+                url=url,
+                reason=unreachable,
+                unreachable=True,
+            ) from None
         raise DataError(f"cannot read {url}: {e}", fix="check the URL and the network") from e
     if len(blob) > limit:
         raise DataError(f"{url} is larger than {limit} bytes", fix="check the URL")

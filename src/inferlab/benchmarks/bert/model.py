@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from inferlab.config.text import decode_utf8, read_bytes
 from inferlab.core.errors import ModelError
 from inferlab.models.checkpoint import (
     file_facts,
@@ -150,13 +151,20 @@ class BertConfig:
                 f"BERT config {path} does not exist",
                 "pass the bert_config.json that comes with the checkpoint",
             )
+        fix = "pass the bert_config.json that comes with the checkpoint"
+        raw = read_bytes(path, what="BERT config", error=ModelError, missing_fix=fix)
+        text = decode_utf8(
+            raw,
+            path,
+            what="BERT config",
+            error=ModelError,
+            bom=True,
+            fix=f"save it as UTF-8 (e.g. iconv -f LATIN1 -t UTF-8), or {fix}",
+        )
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ModelError(
-                f"BERT config {path} is not valid JSON ({type(exc).__name__}: {exc})",
-                "pass the bert_config.json that comes with the checkpoint",
-            ) from exc
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ModelError(f"BERT config {path} is not valid JSON ({exc})", fix) from exc
         if not isinstance(data, dict):
             raise ModelError(
                 f"BERT config {path} holds a JSON {type(data).__name__}, not an object",

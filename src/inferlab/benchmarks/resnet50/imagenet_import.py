@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from inferlab.config.text import decode_utf8, read_bytes, read_utf8
 from inferlab.core.errors import DataError, UnsupportedError
 from inferlab.core.files import atomic_write_text
 
@@ -50,6 +51,12 @@ _NAME_RE = re.compile(r"^ILSVRC2012_val_(\d{8})\.JPEG$")
 _WNID_RE = re.compile(r"^n\d{8}$")
 _GROUND_TRUTH = "ILSVRC2012_validation_ground_truth.txt"
 _SHOW = 10  # missing names listed in messages
+_TRUTH_WHAT = "the devkit's ground truth"
+_DEVKIT_FIX = "re-download ILSVRC2012_devkit_t12.tar.gz (this copy is damaged) and pass it"
+_VAL_MAP_FIX = (
+    "save it as UTF-8 with one '<file> <label>' line per image, or drop it and pass --devkit "
+    "ILSVRC2012_devkit_t12.tar.gz to derive the labels"
+)
 
 
 def val_name(i: int) -> str:
@@ -115,14 +122,22 @@ def scan_val_dir(path: Path) -> ValScan:
 def read_labels_file(path: Path) -> dict[str, int]:
     """A val_map.txt: ``<file name> <label>`` per line -> {name: label}."""
     out: dict[str, int] = {}
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    text = read_utf8(
+        path,
+        what="label list",
+        error=DataError,
+        missing_fix="check the path",
+        bom=True,
+        fix=_VAL_MAP_FIX,
+    )
+    for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         parts = line.split()
         if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
             raise DataError(
                 f"{path} line {lineno} is not '<file> <label>': {line[:80]!r}",
-                "regenerate it from the devkit with --devkit",
+                _VAL_MAP_FIX,
             )
         label = int(parts[1])
         if not 0 <= label < NUM_CLASSES:
@@ -169,6 +184,11 @@ def _loadmat(data: bytes) -> Any:
     return loadmat(io.BytesIO(data), squeeze_me=True, struct_as_record=False)
 
 
+def _truth_text(raw: bytes, where: Path | str) -> str:
+    """The devkit's ground truth (ASCII digits): a file that is not UTF-8 is a damaged copy."""
+    return decode_utf8(raw, where, what=_TRUTH_WHAT, error=DataError, fix=_DEVKIT_FIX)
+
+
 def _devkit_files(devkit: Path) -> tuple[bytes, str]:
     """(meta.mat bytes, ground-truth text) from the devkit tarball or its extracted folder."""
     if devkit.is_dir():
@@ -179,7 +199,8 @@ def _devkit_files(devkit: Path) -> tuple[bytes, str]:
                 f"{devkit} has no data/meta.mat and data/{_GROUND_TRUTH}",
                 "pass ILSVRC2012_devkit_t12.tar.gz or its extracted folder",
             )
-        return metas[0].read_bytes(), truths[0].read_text()
+        raw = read_bytes(truths[0], what=_TRUTH_WHAT, error=DataError, missing_fix=_DEVKIT_FIX)
+        return metas[0].read_bytes(), _truth_text(raw, truths[0])
     try:
         with tarfile.open(devkit) as tar:
             meta = truth = None
@@ -189,7 +210,8 @@ def _devkit_files(devkit: Path) -> tuple[bytes, str]:
                 if m.name.endswith("/meta.mat") or m.name == "meta.mat":
                     meta = tar.extractfile(m).read()  # type: ignore[union-attr]
                 elif m.name.endswith(_GROUND_TRUTH):
-                    truth = tar.extractfile(m).read().decode()  # type: ignore[union-attr]
+                    raw = tar.extractfile(m).read()  # type: ignore[union-attr]
+                    truth = _truth_text(raw, f"{m.name} in {devkit}")
     except (tarfile.TarError, OSError, EOFError) as err:
         raise DataError(
             f"cannot read the devkit {devkit}: {err}", "re-download ILSVRC2012_devkit_t12.tar.gz"
