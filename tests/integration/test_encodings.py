@@ -119,5 +119,15 @@ def test_checkpoint_holding_code_is_refused_not_called_corrupt(tmp_path: Path) -
     torch.save({"fc.bias": torch.zeros(2)}, cut)
     cut.write_bytes(cut.read_bytes()[:200])
     line = _error_line(cli(*args, "--model-path", str(cut), "--out", str(tmp_path / "r")))
-    assert f"{cut} is not loadable" in line and "corrupt, truncated" in line
+    # found before the run (item 8): a damaged archive is called truncated, never "refused"
+    assert f"{cut} is a damaged zip archive" in line and "truncated" in line
+    assert "refused" not in line
+    # one that looks whole but that torch cannot read: the worker's load names it corrupt
+    import zipfile
+
+    bad = tmp_path / "bad.pth"
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("bad/data.pkl", b"not a pickle")
+    line = _error_line(cli(*args, "--model-path", str(bad), "--out", str(tmp_path / "r")))
+    assert f"{bad} is not loadable" in line and "corrupt, truncated" in line
     assert "refused" not in line
