@@ -14,6 +14,8 @@ from inferlab.backends.registry import BACKENDS, DEFAULT_BACKEND, section_class
 from inferlab.cli.common import fail as _fail
 from inferlab.cli.evaluate import evaluate_cmd
 from inferlab.cli.run import run_cmd
+from inferlab.cli.suite import EPILOG as SUITE_EPILOG
+from inferlab.cli.suite import suite_cmd
 from inferlab.core.errors import InferlabError
 
 app = typer.Typer(
@@ -74,6 +76,7 @@ def ls_cmd(
 
 app.command("run")(run_cmd)
 app.command("evaluate")(evaluate_cmd)
+app.command("suite", epilog=SUITE_EPILOG)(suite_cmd)
 
 
 def _data_root(data_dir: Path | None) -> Path | None:
