@@ -41,6 +41,14 @@ def test_dry_run_plan_and_times(tmp_path: Path) -> None:
     assert rows["resnet50/Offline/performance"]["expected"] == "~41 min"
     assert rows["resnet50/Offline/accuracy"]["expected"] == "~83 min"
     assert rows["resnet50/SingleStream/accuracy"]["expected"] == "~100 s"
+    # without names, the benchmarks whose data is ready: none without a data root
+    proc = cli("suite", "--dry-run")
+    assert proc.returncode == 2 and "no data root" in proc.stderr and "--quick" in proc.stderr
+    empty = tmp_path / "root"
+    empty.mkdir()
+    proc = cli("suite", "--dry-run", "--data-dir", str(empty))
+    assert proc.returncode == 2 and "has its data ready" in proc.stderr
+    assert "inferlab prepare resnet50 --data-dir" in proc.stderr
     # the text form: a table and the total
     text = cli("suite", "resnet50", "--dry-run", "--quick").stdout
     assert "resnet50/MultiStream/TEST04" in text and "total: 12 run(s)" in text

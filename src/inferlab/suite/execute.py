@@ -130,10 +130,17 @@ def _drop_benchmarks_without_data(plan: Plan, opts: SuiteOptions) -> None:
     from inferlab.runner.preflight import Report, check_data
 
     root = _data_dir(opts, load_system_file(opts.system_file))
+    if root is None:
+        raise ConfigError(
+            "no data root (--data-dir, the system file's data_dir or INFERLAB_DATA_DIR): a suite "
+            "without benchmark names runs those whose data is ready there",
+            "pass --data-dir ROOT (inferlab prepare fills it), name the benchmarks to run them "
+            "on synthetic data, or try the flow with --quick",
+        )
     for bid in list(plan.benchmarks):
         report = Report()
         check_data(report, bid, root)
-        if report.ok and root is not None:
+        if report.ok:
             continue
         failing = [c for c in report.checks if c.status in ("fail", "warn")]
         why = "; ".join(f"{c.name}: {c.detail}" for c in failing[:3]) or "no data root"
