@@ -9,7 +9,7 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "inferlab"
 HEAVY = {"torch", "torchvision", "onnxruntime", "ray", "httpx", "grpc", "cv2"}
-HEAVY_ALLOWED = ("models", "backends")
+HEAVY_ALLOWED = ("models", "backends", "generation")
 # a benchmark package's network definition: imported lazily by its task, never by its spec
 HEAVY_MODULES_IN_BENCHMARKS = ("model.py",)
 
@@ -210,7 +210,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("loadgen",),
     ("config",),
     ("backends",),
-    ("data", "models", "metrics", "preprocessing"),
+    ("data", "models", "metrics", "preprocessing", "generation"),
     ("core",),
 )
 
