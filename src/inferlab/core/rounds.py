@@ -95,6 +95,7 @@ class BenchmarkRules:
     compliance: tuple[str, ...] = ()  # TEST0x directories needed (closed division)
     delta_percent: float = 1.0  # TEST01 baseline/compliance accuracy tolerance
     token_latencies: tuple[float, float] | None = None  # LLM Server TTFT/TPOT (ms)
+    interactive_latencies: tuple[float, float] | None = None  # LLM Interactive TTFT/TPOT (ms)
     equal_issue: bool = False  # mlperf.conf sets sample_concatenate_permutation (rules §1.3)
 
     @property
@@ -161,6 +162,18 @@ _AUC = 80.31
 _MAP = 37.55
 _GPTJ_ROUGE = (42.9865, 20.1235, 29.9881)
 _LLAMA_ROUGE = (44.4312, 22.0352, 28.6162)
+# llama3.1-8b and -edge (v5.1 on, rules 2.1): ROUGE1/2/L/Lsum x 0.99 and a GEN_LEN window
+_LLAMA31_8B = ((38.7792, 15.9075, 24.4957, 35.793), 8_167_644)
+_LLAMA31_8B_EDGE = ((39.06, 16.1147, 24.6375, 36.124), 3_051_113)
+
+
+def _rouge4(refs: tuple[tuple[float, ...], int]) -> tuple[AccuracyTarget, ...]:
+    rouge, gen_len = refs
+    names = ("ROUGE1", "ROUGE2", "ROUGEL", "ROUGELSUM")
+    return (
+        *(_t(m, r) for m, r in zip(names, rouge, strict=True)),
+        _window("GEN_LEN", gen_len, 0.9, 1.1),
+    )
 
 
 def _build(round_: str) -> RoundRules:
@@ -294,6 +307,36 @@ def _build(round_: str) -> RoundRules:
                     token_latencies=(2000.0, 200.0),
                 )
             )
+    if v51_plus:  # llama3.1-8b (datacenter, TEST06) and its edge variant (rules 2.1, 2.4, 5)
+        add(
+            BenchmarkRules(
+                "llama3.1-8b",
+                "llama3_1-8b",
+                13_368,
+                13_368,
+                13_368,
+                _rouge4(_LLAMA31_8B),
+                {"datacenter": (OFFLINE,)},
+                optional={"datacenter": (SERVER, INTERACTIVE)},
+                server_latency_ns=20_000_000_000,
+                compliance=("TEST06",),
+                equal_issue=True,
+                token_latencies=(2000.0, 100.0),
+                interactive_latencies=(500.0, 30.0),
+            )
+        )
+        add(
+            BenchmarkRules(
+                "llama3.1-8b-edge",
+                "llama3_1-8b-edge",
+                5_000,
+                5_000,
+                5_000,
+                _rouge4(_LLAMA31_8B_EDGE),
+                {"edge": (SS, OFFLINE)},
+                equal_issue=True,
+            )
+        )
     if round_ != "v6.1":
         add(
             BenchmarkRules(
