@@ -120,10 +120,17 @@ class BenchmarkSpec:
     synthetic_variant: str | None = None
     # Scenarios that run as measurements but cannot be submitted, with the reason.
     unsubmittable: dict[Scenario, str] = field(default_factory=dict)
+    # The detail-log field of the official figure where the checker reads another one than
+    # OFFICIAL_FIELD's (LLMs: tokens per second; rules 2.3 RESULT_FIELD_BENCHMARK_OVERWRITE).
+    result_fields: dict[Scenario, tuple[str, str, float]] = field(default_factory=dict)
     # LoadGen's built-in mlperf.conf has this benchmark's keys (every MLPerf benchmark). A
     # benchmark it does not know (a plugin's) gets its Server bound from ``server_latency_ms``
     # in user.conf; LoadGen's default would apply otherwise.
     in_mlperf_conf: bool = True
+
+    def result_field(self, scenario: Scenario) -> tuple[str, str, float]:
+        """(detail-log key, unit, display divisor) of the official figure in ``scenario``."""
+        return self.result_fields.get(scenario) or OFFICIAL_FIELD[scenario]
 
     def variant(self, name: str | None = None, backend: str | None = None) -> Variant:
         if name is None:

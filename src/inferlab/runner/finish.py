@@ -11,7 +11,7 @@ from typing import Any, cast
 from inferlab.config.run_config import RunConfig
 from inferlab.core.errors import InferlabError
 from inferlab.core.rounds import round_for_seeds
-from inferlab.core.spec import OFFICIAL_FIELD, Mode
+from inferlab.core.spec import Mode
 from inferlab.results.models import (
     Accuracy,
     Counts,
@@ -65,14 +65,14 @@ def finish(
         raise InferlabError("LoadGen wrote no mlperf_log_detail.txt", "see worker.log")
     detail = parse_detail(detail_path)
     summary = parse_summary(summary_path) if summary_path.is_file() else None
-    oc = outcome(detail, summary)
+    field_, unit, div = p["spec"].result_field(p["scenario"])
+    oc = outcome(detail, summary, result_field=field_)
     seeds = [
         oc.seeds.get(k) for k in ("qsl_rng_seed", "sample_index_rng_seed", "schedule_rng_seed")
     ]
     seed_round = round_for_seeds(*seeds) if None not in seeds else None  # type: ignore[arg-type]
     if seed_round and not cfg.round:
         fin.round = seed_round
-    field_, unit, div = OFFICIAL_FIELD[p["scenario"]]
     value = oc.result  # None when LoadGen has no estimate (early stopping not met)
     fin.audit_applied = any("Audit Config" in w for w in detail.warnings)
     fin.loadgen = {
