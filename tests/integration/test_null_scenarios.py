@@ -98,7 +98,9 @@ def test_calibrated_server_states_offered_load_and_why_invalid(tmp_path: Path) -
     assert "validity : INVALID" in text
     assert "latency constraint not met" in text and "15.0 ms" in text
     assert "setting  : target_qps" in text and "offered load" in text
-    assert "[SYNTHETIC DATA]" in text and "[SUBSET]" in text and "[NULL BACKEND]" in text
+    assert "[SYNTHETIC DATA]" in text and "[NULL BACKEND]" in text
+    # --count on generated data sizes the generated set: not a subset of anything (issue 15)
+    assert "[SUBSET]" not in text and res["flags"]["subset"] is False
     run_dir = Path(res["run_dir"])
     conf = (run_dir / "user.conf").read_text()
     assert f"resnet50.Server.target_qps = {key['value']}" in conf
