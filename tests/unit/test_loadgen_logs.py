@@ -17,6 +17,9 @@ per run. user.conf / SUT per fixture:
   logs an error_runtime record and "min queries" fails).
 - multistream_valid: MultiStream min_duration 100, target_latency 1, min_query_count 700.
 - accuracy_multistream: MultiStream AccuracyOnly (also holds mlperf_log_accuracy.json).
+- llm_server_tpot_short: an `inferlab run llama3.1-8b --quick --scenario Server` (tiny random
+  Llama on the generation engine, token streaming, LoadGen 6.0.17, 2026-12-07): 64 queries,
+  TTFT/TPOT well within 2000/100 ms, but too few queries for TPOT early stopping. Not trimmed.
 
 Trimmed only by deleting whole records: loadgen_file_sha1, loadgen_git_log_message,
 loadgen_build_date_*, logger_* and (except offline_valid, server_invalid) requested_*.
@@ -305,3 +308,17 @@ def test_server_early_stopping_with_no_late_query_asks_for_a_longer_run() -> Non
     assert "0 over the 15.0 ms bound" in es
     assert "too short: raise min_query_count to at least" in es
     assert "lower target_qps" not in es
+
+
+def test_token_latency_early_stopping_names_its_bound_and_the_margin() -> None:
+    """Issue 17: a TTFT/TPOT failure is judged on the token latencies and their own bounds (the
+    query latency bound is 0 with token latencies, so LoadGen counts every query "over" it)."""
+    o = load_outcome(
+        FIXTURES / "llm_server_tpot_short", result_field="result_completed_tokens_per_second"
+    )
+    assert o.validity == "INVALID" and o.result_field == "result_completed_tokens_per_second"
+    (reason,) = o.invalid_reasons
+    assert reason.startswith("TPOT early stopping not met: processed 64 queries; LoadGen would")
+    assert "all under the 100.0 ms TPOT bound" in reason
+    assert "the 99th-percentile TPOT 19.1 ms is within it, so the run was too short" in reason
+    assert "at least 459" in reason and "over the latency bound" not in reason

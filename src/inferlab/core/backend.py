@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -19,6 +19,10 @@ class Capabilities:
     is_async: bool = False
     streaming: bool = False
     random_weights: bool = False  # weights were random-initialised, not a checkpoint
+    # the backend schedules its own batches (an LLM engine: requests join and leave between
+    # decode steps): the SUT submits each sample as it is issued (``Generator``) instead of
+    # cutting batches, and completes it when the backend says it is done
+    generates: bool = False
 
 
 class Backend(ABC):
@@ -54,3 +58,21 @@ def in_chunks(run: Callable[[np.ndarray], np.ndarray], inputs: np.ndarray, step:
     if n <= step:
         return run(inputs)
     return np.concatenate([run(inputs[i : i + step]) for i in range(0, n, step)], axis=0)
+
+
+class Generator(Protocol):
+    """What a backend with ``capabilities.generates`` offers besides ``predict`` (which runs
+    a static batch synchronously: warm-up, calibration). Events are the backend's own objects
+    with ``request_id`` and either ``token`` (the first generated token, streamed ahead) or
+    ``tokens`` (every generated token, the first included: the request is done)."""
+
+    def start(
+        self, on_event: Callable[[Any], None], on_error: Callable[[BaseException], None]
+    ) -> None:
+        """Start scheduling (a thread of the backend's); events go to ``on_event``."""
+
+    def submit(self, request_id: int, prompt: np.ndarray) -> None:
+        """Queue one request (thread-safe); ``prompt`` holds its token ids."""
+
+    def stop(self) -> None:
+        """Finish the current step and stop; re-raise the loop's error, if any."""

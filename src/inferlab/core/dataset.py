@@ -38,3 +38,11 @@ class RawSamples(Protocol):
     @property
     def raw_normalization(self) -> tuple[float, Any, Any]:
         """(divisor, mean, std): normalised = (raw / divisor - mean) / std, per channel."""
+
+
+@runtime_checkable
+class PromptSource(Protocol):
+    """A dataset of prompts (an LLM benchmark's): the token ids of one sample's prompt."""
+
+    def prompt(self, index: int) -> np.ndarray:
+        """int32 token ids of sample ``index`` (resident samples only)."""

@@ -26,6 +26,8 @@ BENCHMARKS: dict[str, str] = {
     "resnet50": "inferlab.benchmarks.resnet50.spec:SPEC",
     "bert-99": "inferlab.benchmarks.bert.spec:SPEC_99",
     "bert-99.9": "inferlab.benchmarks.bert.spec:SPEC_99_9",
+    "llama3.1-8b": "inferlab.benchmarks.llama3_1_8b.spec:SPEC",
+    "llama3.1-8b-edge": "inferlab.benchmarks.llama3_1_8b.spec:SPEC_EDGE",
 }
 # What `inferlab run` runs when no benchmark is named (the README's first command).
 DEFAULT_BENCHMARK = "resnet50"

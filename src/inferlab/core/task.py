@@ -86,6 +86,24 @@ class SampleOutput:
 Payloads = np.ndarray | Sequence[SampleOutput]
 
 
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How a generative benchmark's reference decodes (an LLM): new-token limits, greedy
+    (``num_beams=1``) or beam search, the EOS ids (None: the model's generation config), and
+    the longest prompt + output a request may need (sizes the KV cache)."""
+
+    max_new_tokens: int
+    min_new_tokens: int = 0
+    num_beams: int = 1
+    early_stopping: bool = False
+    eos_token_ids: tuple[int, ...] | None = None
+    max_seq_len: int = 2048
+    output_dtype: str = "int32"  # the accuracy log's token-id dtype
+    # scenarios whose responses stream the first token ahead (FirstTokenComplete: TTFT).
+    # LoadGen 6.0.17 with token latencies crashes in SingleStream without one.
+    stream_scenarios: tuple[str, ...] = ("Server", "SingleStream")
+
+
 class OnnxIO(Protocol):
     """The adapter between inferlab's one-array batch and an ONNX graph's named inputs and
     outputs (each benchmark's official ONNX file names and splits them its own way)."""
@@ -179,6 +197,12 @@ class BenchmarkTask:
         """Model outputs for the samples ``indices`` -> their accuracy-log payloads: an array
         with one row per sample, or one :class:`SampleOutput` per sample."""
         raise NotImplementedError
+
+    def generation_settings(self, variant: Variant) -> GenerationSettings | None:
+        """A generative benchmark's decoding settings (the torch backend then runs its
+        generation engine, and the SUT submits each sample as LoadGen issues it). Default:
+        None, not generative."""
+        return None
 
     def batch_plan(self, dataset: Dataset, config: Any, batch_size: int) -> BatchPlan:
         """The batching for a run (``config`` is the RunConfig). Default: fixed batches of

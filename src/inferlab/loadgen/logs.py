@@ -222,9 +222,56 @@ _ES_TOO_FEW = re.compile(r"Only processed (\d+) queries\..*?at least (\d+) queri
 _ES_SERVER = re.compile(r"Processed (\d+) queries\..*?at least (\d+) more queries")
 
 
+#: TTFT / TPOT early stopping: (bound, 99th percentile, fastest) detail keys, ns
+_TOKEN_KEYS = {
+    "TTFT ": (
+        "server_ttft_latency",
+        "result_first_token_99.00_percentile_latency_ns",
+        "result_first_token_min_latency_ns",
+    ),
+    "TPOT ": (
+        "server_tpot_latency",
+        "result_time_per_output_token_99.00_percentile_ns",
+        "result_time_to_output_token_min",
+    ),
+}
+
+
+def _token_reason(d: DetailLog, head: str, prefix: str, done: str, more: str) -> str:
+    """TTFT/TPOT early stopping: judged on the token latencies against their own bounds (the
+    query latency bound is 0 then, and LoadGen counts every query "over" it)."""
+    bound_key, p99_key, min_key = _TOKEN_KEYS[prefix]
+    bound = _as_float(_setting(d, bound_key))
+    p99 = _as_float(d.get(p99_key))
+    fastest = _as_float(d.get(min_key))
+    name = prefix.strip()
+    total = int(done) + int(more)
+    if bound and fastest is not None and fastest > bound:
+        advice = f"no query's {name} ({_ms(fastest)} at best) meets it: only a faster SUT can pass"
+    elif bound and p99 is not None and p99 <= bound:
+        advice = (
+            f"the 99th-percentile {name} {_ms(p99)} is within it, so the run was too short: "
+            f"raise min_query_count to at least {total}"
+        )
+    elif bound and p99 is not None:
+        advice = (
+            f"the 99th-percentile {name} {_ms(p99)} is {_ms(p99 - bound)} over it: lower "
+            "target_qps (or run longer)"
+        )
+    else:
+        advice = "see the summary log"
+    where = f"the {_ms(bound)} {name} bound" if bound else f"the {name} bound"
+    return (
+        f"{head}: processed {done} queries; LoadGen would need at least {more} more, all under "
+        f"{where}; {advice}"
+    )
+
+
 def _early_stopping_reason(d: DetailLog, text: str, prefix: str) -> str:
     flat = " ".join(text.replace("*", " ").split())
     head = f"{prefix}early stopping not met"
+    if prefix in _TOKEN_KEYS and (m := _ES_SERVER.search(flat)):
+        return _token_reason(d, head, prefix, m.group(1), m.group(2))
     if m := _ES_TOO_FEW.search(flat):
         return (
             f"{head}: processed {m.group(1)} queries, need {m.group(2)}; raise min_query_count "

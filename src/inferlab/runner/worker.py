@@ -229,6 +229,7 @@ def work(job: RunPlan, chan: Channel[Start]) -> None:
         run_test,
     )
     from inferlab.loadgen.dispatch import Dispatcher
+    from inferlab.loadgen.generation_loop import TAKE_ALL, UNBOUNDED_INFLIGHT, GenerationLoop
     from inferlab.runner.backends import build_dataset, build_replicas
     from inferlab.runner.calibration import add_harness_rate, measure
 
@@ -314,19 +315,34 @@ def work(job: RunPlan, chan: Channel[Start]) -> None:
         raise InferlabError("the supervisor did not send 'start'", "rerun")
 
     send_lock = threading.Lock()
+    generates = backend.capabilities.generates and len(pipelines) == 1
     dispatcher = Dispatcher(
-        plan.policy,
+        TAKE_ALL if generates else plan.policy,
         complete_to_loadgen,
         first_token_fn=first_token_to_loadgen,
-        max_inflight_batches=cfg.resolved_max_inflight_batches,
-        order=plan.order,
+        max_inflight_batches=(
+            UNBOUNDED_INFLIGHT if generates else cfg.resolved_max_inflight_batches
+        ),
+        order=None if generates else plan.order,
     )
-    loop = BatchLoop(
-        dispatcher,
-        [p.run_batch for p in pipelines],
-        threads=cfg.resolved_loop_threads,
-        on_error=lambda e: _fatal(chan, send_lock, e),
-    )
+    loop: Any
+    if generates:  # an LLM engine: each sample joins the running batch as it is issued
+        settings = task.generation_settings(variant)
+        loop = GenerationLoop(
+            dispatcher,
+            backend,  # type: ignore[arg-type]
+            dataset.prompt,
+            stream_first=settings is not None and cfg.scenario in settings.stream_scenarios,
+            dtype=settings.output_dtype if settings else "int32",
+            on_error=lambda e: _fatal(chan, send_lock, e),
+        )
+    else:
+        loop = BatchLoop(
+            dispatcher,
+            [p.run_batch for p in pipelines],
+            threads=cfg.resolved_loop_threads,
+            on_error=lambda e: _fatal(chan, send_lock, e),
+        )
     stop = threading.Event()
     from inferlab.loadgen.overload import BacklogGuard
 

@@ -153,6 +153,14 @@ class TorchSection(BackendSection):
             compile_cache_dir=str(compile_dir) if compile_dir is not None else None,
         )
         model, facts = ctx.task.build_model(ctx.variant, ctx.model_path, seed=ctx.seed)
+        settings = ctx.task.generation_settings(ctx.variant)
+        if settings is not None:  # an LLM: the model runs inside the generation engine
+            from inferlab.backends.torch.generation import TorchGenerationBackend
+
+            gen = TorchGenerationBackend(
+                model, tcfg, settings, random_weights=facts.random_weights
+            )
+            return gen, facts
         calibration = None
         if ctx.dtype in ("int8", "fp8"):
             if ctx.dataset is None:
