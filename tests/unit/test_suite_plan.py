@@ -72,8 +72,18 @@ def test_open_division_has_no_compliance_runs() -> None:
 
 
 def test_without_names_every_registered_benchmark_of_the_round() -> None:
+    """A benchmark that joins the registry joins the suites its round has it in."""
     plan = make_plan(None, category="edge", round_="v6.1")
-    assert plan.benchmarks == ["resnet50", "bert-99", "bert-99.9"]
+    assert plan.benchmarks == ["resnet50", "bert-99", "bert-99.9", "llama3.1-8b-edge"]
+    assert grid("llama3.1-8b-edge", ("SingleStream", "Offline"), ()) <= keys(plan)
+    dc = make_plan(None, category="datacenter", round_="v6.1")
+    assert dc.benchmarks == ["llama3.1-8b"]
+    # Offline required, Server optional (Interactive: no inferlab scenario), TEST06 not run
+    assert keys(dc) == grid("llama3.1-8b", ("Offline", "Server"), ())
+    assert [r.required for r in dc.runs if r.scenario == "Server"] == [False, False]
+    skipped = {s.what: s.why for s in dc.skipped}
+    assert "inferlab does not run TEST06" in skipped["llama3.1-8b Offline TEST06"]
+    assert skipped["llama3.1-8b Interactive"] == "inferlab has no Interactive scenario"
 
 
 @pytest.mark.parametrize(

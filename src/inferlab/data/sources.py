@@ -60,6 +60,7 @@ SOURCE_TABLES: tuple[str, ...] = (
     "inferlab.benchmarks.dlrm_v2.sources:SOURCES",
     "inferlab.benchmarks.gptj.sources:SOURCES",
     "inferlab.benchmarks.llama2_70b.sources:SOURCES",
+    "inferlab.benchmarks.llama3_1_8b.sources:SOURCES",
     "inferlab.benchmarks.mixtral.sources:SOURCES",
     "inferlab.benchmarks.sdxl.sources:SOURCES",
 )

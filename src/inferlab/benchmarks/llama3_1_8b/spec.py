@@ -15,7 +15,7 @@ from __future__ import annotations
 from inferlab.core.rounds import targets_by_round
 from inferlab.core.spec import BenchmarkSpec, QuickSettings, Scenario, Variant
 
-DATASET_DIR = "cnn-dailymail"
+DATASET_DIR = "cnn-dailymail-llama3.1-8b"  # its own: gptj's cnn_eval.json is another file
 MODEL_ID = "llama3.1-8b"
 CHECKPOINT_DIR = "Llama-3.1-8B-Instruct"
 # the instruction the reference wraps around each article (download_cnndm.py)
