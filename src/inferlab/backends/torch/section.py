@@ -157,9 +157,7 @@ class TorchSection(BackendSection):
         if settings is not None:  # an LLM: the model runs inside the generation engine
             from inferlab.backends.torch.generation import TorchGenerationBackend
 
-            gen = TorchGenerationBackend(
-                model, tcfg, settings, random_weights=facts.random_weights
-            )
+            gen = TorchGenerationBackend(model, tcfg, settings, random_weights=facts.random_weights)
             return gen, facts
         calibration = None
         if ctx.dtype in ("int8", "fp8"):
