@@ -10,11 +10,14 @@
 #   bash benchmarks/gpu_session.sh resnet8    the 8-bit path: cudagraph bf16 vs fp8 vs int8
 #   bash benchmarks/gpu_session.sh compile    compile mode bf16 (first compile counted apart)
 #   bash benchmarks/gpu_session.sh bert       BERT padded vs fast path, bf16/fp16
+#   bash benchmarks/gpu_session.sh llm        llama3.1-8b's tiny random Llama on the engine, bf16:
+#                                             Offline tokens/s, Server TTFT/TPOT (no real weights
+#                                             are on the machine: a pipeline check, not a target)
 # Each stage writes its log and JSON under $OUT (what the device tool brings back) and prints
 # the table last. Without .whl the packages must already be importable.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-stage="${1:?usage: gpu_session.sh tests|slow|resnet|resnet8|compile|bert}"
+stage="${1:?usage: gpu_session.sh tests|slow|resnet|resnet8|compile|bert|llm}"
 OUT="${OUT:-/tmp/inferlab-gpu}"
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
@@ -62,8 +65,14 @@ case "$stage" in
       --batch 128 --max-batch 512 --max-tokens 24576,49152 --loop-threads 2 \
       --json "$OUT/bert.json"
     ;;
+  llm)
+    for sc in Offline Server; do
+      logged "llm-$sc" python3 -m inferlab run llama3.1-8b --quick --device cuda --dtype bf16 \
+        --scenario "$sc" --out "$runs" --json > "$OUT/llm-$sc.json"
+    done
+    ;;
   *)
-    echo "gpu_session: unknown stage $stage (tests|slow|resnet|resnet8|compile|bert)"
+    echo "gpu_session: unknown stage $stage (tests|slow|resnet|resnet8|compile|bert|llm)"
     exit 2
     ;;
 esac
