@@ -68,7 +68,7 @@ case "$stage" in
   llm)
     for sc in Offline Server; do
       logged "llm-$sc" python3 -m inferlab run llama3.1-8b --quick --device cuda --dtype bf16 \
-        --scenario "$sc" --out "$runs" --json > "$OUT/llm-$sc.json"
+        --scenario "$sc" --out "$runs"
     done
     ;;
   *)
