@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,13 +155,6 @@ def _drop_benchmarks_without_data(plan: Plan, opts: SuiteOptions) -> None:
             "prepare the data (inferlab prepare BENCHMARK --data-dir ROOT), name the benchmarks "
             "to run them on synthetic data, or try the flow with --quick",
         )
-
-
-@dataclass
-class Progress:
-    """What the suite tells its caller (the CLI prints it)."""
-
-    say: Callable[[str], None] = log.info
 
 
 def start_or_resume(opts: SuiteOptions, *, resume: bool) -> tuple[SuiteState, SuiteOptions]:
@@ -312,7 +305,3 @@ def run_dirs(state: SuiteState) -> list[Path]:
         for key, rec in state.runs.items()
         if state.done(key) and rec.get("run_dir")
     ]
-
-
-def keys_of(plan: Plan) -> Sequence[str]:
-    return [r.key for r in plan.runs]
