@@ -322,3 +322,33 @@ def test_token_latency_early_stopping_names_its_bound_and_the_margin() -> None:
     assert "all under the 100.0 ms TPOT bound" in reason
     assert "the 99th-percentile TPOT 19.1 ms is within it, so the run was too short" in reason
     assert "at least 459" in reason and "over the latency bound" not in reason
+
+
+def test_the_summary_and_metrics_show_ttft_and_tpot(tmp_path: Path) -> None:
+    """Issue 17: an LLM run's summary line and metrics.json carry TTFT/TPOT (p50, p99) and, in
+    Server, the bounds they are judged on; a run without token latencies has neither."""
+    from tests.unit.test_report_rows import fake_result
+
+    from inferlab.report.console import token_latency_line
+    from inferlab.results.metrics import TOKEN_LATENCY_KEYS
+    from inferlab.results.models import RunResult
+
+    detail = parse_detail(FIXTURES / "llm_server_tpot_short" / DETAIL_LOG_NAME)
+    results = {
+        k: v
+        for k, v in detail.values.items()
+        if k.startswith("result_") and isinstance(v, int | float) and not isinstance(v, bool)
+    }  # what the run keeps (runner.finish)
+    effective = {
+        k: v for k, v in detail.values.items() if k.startswith(("effective_", "requested_"))
+    }
+    res = RunResult.model_validate(
+        fake_result(scenario="Server", loadgen={"results": results, "effective": effective})
+    )
+    line = token_latency_line(res)
+    assert line == (
+        "tokens   : TTFT p99 201.7 ms (p50 38.6) vs 2,000 ms; TPOT p99 19.1 ms (p50 17.2) vs 100 ms"
+    )
+    assert all(k in results for k in TOKEN_LATENCY_KEYS)
+    plain = RunResult.model_validate(fake_result(scenario="Server"))
+    assert token_latency_line(plain) is None

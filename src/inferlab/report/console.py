@@ -75,6 +75,31 @@ def accuracy_lines(result: RunResult) -> list[str]:
     return lines
 
 
+def token_latency_line(result: RunResult) -> str | None:
+    """LLM runs with token latencies: TTFT and TPOT (median, 99th percentile) against the
+    bounds LoadGen judged them on, when it recorded them."""
+    v = result.loadgen.results or {}
+    ttft = v.get("result_first_token_99.00_percentile_latency_ns")
+    tpot = v.get("result_time_per_output_token_99.00_percentile_ns")
+    if not isinstance(ttft, int | float) or not isinstance(tpot, int | float):
+        return None
+    eff = result.loadgen.effective or {}
+    parts = []
+    for name, p50_key, p99, bound_key in (
+        ("TTFT", "result_first_token_50.00_percentile_latency_ns", ttft, "server_ttft_latency"),
+        ("TPOT", "result_time_per_output_token_50.00_percentile_ns", tpot, "server_tpot_latency"),
+    ):
+        p50 = v.get(p50_key)
+        bound = eff.get(f"effective_{bound_key}", eff.get(f"requested_{bound_key}"))
+        text = f"{name} p99 {p99 / 1e6:,.1f} ms"
+        if isinstance(p50, int | float):
+            text += f" (p50 {p50 / 1e6:,.1f})"
+        if isinstance(bound, int | float) and bound and result.scenario == "Server":
+            text += f" vs {bound / 1e6:,.0f} ms"
+        parts.append(text)
+    return "tokens   : " + "; ".join(parts)
+
+
 def summary(result: RunResult) -> str:
     tag = " ".join(f"[{x}]" for x in labels(result))
     head = f"inferlab {result.benchmark.id} {result.scenario} {result.mode}"
@@ -90,6 +115,8 @@ def summary(result: RunResult) -> str:
         lines.append(f"validity : {res.validity or 'n/a'}")
         for reason in res.invalid_reasons:
             lines.append(f"           - {reason}")
+        if tokens := token_latency_line(result):
+            lines.append(tokens)
     elif res:
         lines.append("validity : n/a in accuracy mode")
     lines.extend(accuracy_lines(result))

@@ -68,6 +68,13 @@ _SCENARIO_KEYS: dict[str, tuple[tuple[str, int], ...]] = {
     "SingleStream": (("result_90.00_percentile_latency_ns", STANDARD),),
     "MultiStream": (("result_99.00_percentile_per_query_latency_ns", STANDARD),),
 }
+# LLM runs with token latencies (TTFT, TPOT): the bounds Server and Interactive are judged on
+TOKEN_LATENCY_KEYS = (
+    "result_first_token_50.00_percentile_latency_ns",
+    "result_first_token_99.00_percentile_latency_ns",
+    "result_time_per_output_token_50.00_percentile_ns",
+    "result_time_per_output_token_99.00_percentile_ns",
+)
 _LATENCY_KEYS = (
     "result_mean_latency_ns",
     "result_min_latency_ns",
@@ -202,6 +209,7 @@ def _performance(result: RunResult) -> list[Row]:
         keys.append((official, CRITICAL))
     keys += _SCENARIO_KEYS.get(result.scenario, ())
     if result.scenario != "Offline":  # Offline is one query: every latency is its length
+        keys += [(k, STANDARD) for k in TOKEN_LATENCY_KEYS]  # absent unless token latencies
         keys += [(k, INFORMATIONAL) for k in _LATENCY_KEYS]
     seen: set[str] = set()
     for key, verbosity in keys:
