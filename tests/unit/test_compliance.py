@@ -544,9 +544,21 @@ def test_audit_config_test04_and_hooks() -> None:
         audit_config_text("TEST05", "resnet50")
     with pytest.raises(UnsupportedError):
         audit_config_text("TEST04", "bad model")
+    assert TESTS_NEEDING_HOOKS == ("TEST07", "TEST08", "TEST09")
     for test in TESTS_NEEDING_HOOKS:
         with pytest.raises(UnsupportedError, match=f"{test}.*not run by inferlab"):
             audit_config_text(test, "gpt-oss-120b")
+    # TEST06: the official compliance/TEST06/audit.config, the same for every model
+    test06 = audit_config_text("TEST06", "llama3_1-8b")
+    assert _parse_audit(test06) == {
+        "*.*.mode": "2",
+        "*.*.accuracy_log_rng_seed": "720381539243781796",
+        "*.*.accuracy_log_sampling_target": "100",
+        "*.*.min_query_count": "100",
+        "*.*.min_duration": "0",
+        "*.*.sample_concatenate_permutation": "0",
+    }
+    assert test06.startswith("# TEST06 audit.config written by inferlab for model key")
 
 
 # --------------------------------------------------------------------------- official fidelity

@@ -348,7 +348,7 @@ class ResultChecks(RecomputeChecks):
         ref: dict[str, Any] | None,
     ) -> None:
         if not tdir.is_dir():
-            runnable = test in ("TEST01", "TEST04")
+            runnable = test in ("TEST01", "TEST04", "TEST06")
             self.error(
                 "missing-compliance",
                 tdir,
@@ -385,6 +385,10 @@ class ResultChecks(RecomputeChecks):
             if self.need(va) and "TEST PASS" not in va.read_text(errors="replace"):
                 self._test01_fallback(tdir, b)
             self.need(tdir / "accuracy" / "mlperf_log_accuracy.json")
+        if test == "TEST06":
+            from inferlab.submission.compliance_test06 import check_tree_test06
+
+            check_tree_test06(self, tdir)
 
     def _recheck(
         self, tdir: Path, test: str, scenario: str, ref: dict[str, Any], got: dict[str, Any]

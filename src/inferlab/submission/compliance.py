@@ -1,4 +1,5 @@
-"""MLPerf compliance tests TEST01 and TEST04: audit.config text, verifiers, submission files.
+"""MLPerf compliance tests TEST01 and TEST04: audit.config text, verifiers, submission files
+(TEST06's audit.config too; its verifier is :mod:`~inferlab.submission.compliance_test06`).
 
 Written from the behaviour of mlcommons/inference ``compliance/TEST01`` and ``compliance/TEST04``
 (HEAD): ``verify_accuracy.py`` (default mode, not ``--unixmode``), both ``verify_performance.py``
@@ -49,11 +50,13 @@ from inferlab.submission.compliance_perf import verify_performance as verify_per
 from inferlab.submission.compliance_perf import (
     verify_performance_files as verify_performance_files,
 )
+from inferlab.submission.compliance_test06 import Test06Verdict as Test06Verdict
+from inferlab.submission.compliance_test06 import verify_test06 as verify_test06
+from inferlab.submission.compliance_test06 import write_test06 as write_test06
 
 #: Compliance tests of other benchmark families that inferlab does not run yet.
-TESTS_NEEDING_HOOKS = ("TEST06", "TEST07", "TEST08", "TEST09")
+TESTS_NEEDING_HOOKS = ("TEST07", "TEST08", "TEST09")
 HOOK_TEST_BENCHMARKS: dict[str, str] = {
-    "TEST06": "LLM output consistency for llama2-70b, llama3.1-8b/405b, mixtral-8x7b, deepseek-r1",
     "TEST07": "accuracy on a separate compliance set in performance mode for gpt-oss-120b",
     "TEST08": "sampled accuracy in performance mode for dlrm-v3",
     "TEST09": "mean output length in performance mode for gpt-oss-120b and e2e-rag-qna",
@@ -78,6 +81,8 @@ TEST01_SAMPLING_TARGET: dict[str, int] = {
     "yolo": 64,
     "wan-2.2-t2v-a14b": 50,
 }
+#: TEST06 audit.config: responses logged and queries issued (the same seed as TEST01's).
+TEST06_SAMPLING_TARGET = 100
 #: TEST04 audit.config: every scenario repeats loaded sample #3 (order as in the official file).
 TEST04_SCENARIOS = ("MultiStream", "Offline", "SingleStream", "Server")
 TEST04_SAME_INDEX = 3
@@ -107,7 +112,8 @@ _FIX_RUN_DIR = "point at the LoadGen output directory of the compliance run"
 
 
 def audit_config_text(test: str, loadgen_model: str) -> str:
-    """The audit.config for ``test`` ("TEST01"/"TEST04") and a LoadGen config model key."""
+    """The audit.config for ``test`` ("TEST01"/"TEST04"/"TEST06") and a LoadGen config model
+    key."""
     if test in TESTS_NEEDING_HOOKS:
         return _hook_audit_config(test, loadgen_model)
     head = [
@@ -146,14 +152,28 @@ def audit_config_text(test: str, loadgen_model: str) -> str:
             body.append("# Model lines: only applied when the harness calls FromConfig(model)")
             body += [f"{loadgen_model}.{sc}.{key} = {value}" for sc, key, value in extra]
         return "\n".join(head + body) + "\n"
+    if test == "TEST06":
+        body = [
+            "*.*.mode = 2",
+            f"*.*.accuracy_log_rng_seed = {TEST01_ACCURACY_LOG_RNG_SEED}",
+            f"*.*.accuracy_log_sampling_target = {TEST06_SAMPLING_TARGET}",
+            f"*.*.min_query_count = {TEST06_SAMPLING_TARGET}",
+            "*.*.min_duration = 0",
+            "# Equal issue mode off:",
+            "*.*.sample_concatenate_permutation = 0",
+        ]
+        return (
+            "\n".join(head + ["# Log about 100 responses (LLM output consistency):"] + body) + "\n"
+        )
     raise UnsupportedError(
-        f"unknown compliance test {test!r}", "use TEST01 or TEST04 (the tests inferlab runs)"
+        f"unknown compliance test {test!r}",
+        "use TEST01, TEST04 or TEST06 (the tests inferlab runs)",
     )
 
 
 def _hook_audit_config(test: str, loadgen_model: str) -> str:
-    """HOOK for TEST06..TEST09: return the test's audit.config here once inferlab runs it (and add
-    its verifier and writer next to the TEST01/TEST04 ones)."""
+    """HOOK for TEST07..TEST09: return the test's audit.config here once inferlab runs it (and add
+    its verifier and writer next to the TEST01/TEST04/TEST06 ones)."""
     raise UnsupportedError(
         f"{test} ({HOOK_TEST_BENCHMARKS[test]}) is not run by inferlab yet "
         f"(asked for model {loadgen_model!r})",

@@ -14,7 +14,7 @@ from inferlab.core.errors import ConfigError
 from inferlab.core.rounds import rules_for
 from inferlab.results.load import Run
 
-AUDITS = ("TEST01", "TEST04")
+AUDITS = ("TEST01", "TEST04", "TEST06")
 
 
 @dataclass

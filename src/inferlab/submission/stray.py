@@ -69,10 +69,18 @@ _TEST_PERF = Allowed(
     dirs={"performance": _PERF},
     what="verify_performance.txt and performance/",
 )
+_TEST06 = Allowed(
+    files=("verify_accuracy.txt",),
+    dirs={
+        "accuracy": Allowed(files=("mlperf_log_accuracy.json",), what="mlperf_log_accuracy.json")
+    },
+    what="verify_accuracy.txt and accuracy/",
+)
 _TESTS: dict[str, Allowed | None] = {
     "TEST01": _TEST01,
     "TEST04": _TEST_PERF,
     "TEST05": _TEST_PERF,
+    "TEST06": _TEST06,
     r"TEST\d\d": None,  # tests inferlab does not run: their own files
 }
 _SCENARIOS = "|".join(SCENARIO_DIRS)

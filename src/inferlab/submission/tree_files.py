@@ -211,6 +211,8 @@ def write_entry(lay: Layout, system: str, entry: Entry, round_: str) -> None:
                 digest = truncate_accuracy_log(test_log, test_log.with_suffix(".tmp"))
                 os.replace(test_log.with_suffix(".tmp"), test_log)
                 atomic_write_text(out / "accuracy" / "accuracy.txt", f"\nhash={digest}\n")
+        elif test == "TEST06":
+            summary = compliance.write_test06(out, test_run_dir=run.path, scenario=entry.scenario)
         else:
             summary = compliance.write_test04(
                 out, reference_detail=perf.path / "mlperf_log_detail.txt", test_run_dir=run.path
