@@ -154,15 +154,15 @@ class RunConfig(BaseModel):
     audit: Annotated[
         str | None,
         CliOption(
-            "Run a compliance test: TEST01 or TEST04 (performance mode; its audit.config goes "
-            "into the run directory; docs/submission.md).",
+            "Run a compliance test: TEST01, TEST04 or TEST06 (LLMs) (performance mode; its "
+            "audit.config goes into the run directory; docs/submission.md).",
             metavar="TEST",
         ),
     ] = Field(
         default=None,
         pattern=r"^TEST0[1-9]$",
-        description="compliance test to run (TEST01, TEST04): its audit.config goes into the "
-        "run directory, where LoadGen reads it",
+        description="compliance test to run (TEST01, TEST04, TEST06): its audit.config goes "
+        "into the run directory, where LoadGen reads it",
     )
     loadgen: dict[str, float] = Field(default_factory=dict)
     batch_size: Annotated[
