@@ -53,7 +53,6 @@ class GenerationLoop:
         self._on_error = on_error
         self._feeder = threading.Thread(target=self._feed, name="inferlab-generate", daemon=True)
         self._lock = threading.Lock()
-        self._submitted = 0
         self._completed = 0
         self._tokens = 0
         self._cuts = 0
@@ -75,7 +74,6 @@ class GenerationLoop:
                 self._cuts += 1
                 for qid, index in zip(batch.ids.tolist(), batch.indices.tolist(), strict=True):
                     self._backend.submit(int(qid), self._prompt_of(int(index)))
-                    self._submitted += 1
             except BaseException as exc:  # noqa: BLE001 - the first error stops the test
                 self._fail(exc)
                 return

@@ -46,12 +46,11 @@ def human(seconds: float) -> str:
 
 
 def _setting(system: SystemFile, flags: dict[str, Any], run: PlannedRun, key: str) -> Any:
-    value = None
-    for layer in [*system.layers(run.benchmark, run.scenario), flags]:
-        lg = layer.get("loadgen")
-        if isinstance(lg, dict) and lg.get(key) is not None:
-            value = lg[key]
-    return value
+    """A LoadGen key as the run gets it: the flags over the system file."""
+    lg = flags.get("loadgen")
+    if isinstance(lg, dict) and lg.get(key) is not None:
+        return lg[key]
+    return system.loadgen_value(run.benchmark, run.scenario, key)
 
 
 def estimate_run(

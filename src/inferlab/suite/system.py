@@ -50,14 +50,19 @@ class SystemFile:
             self.per_scenario.get((benchmark, scenario), {}),
         ]
 
-    def target_qps(self, benchmark: str, scenario: str) -> float | None:
-        """The Server rate the file sets for (benchmark, scenario), at whichever level."""
+    def loadgen_value(self, benchmark: str, scenario: str, key: str) -> Any:
+        """The LoadGen key the file sets for (benchmark, scenario), the most specific level's."""
         value = None
         for layer in self.layers(benchmark, scenario):
             lg = layer.get("loadgen")
-            if isinstance(lg, Mapping) and lg.get("target_qps") is not None:
-                value = float(lg["target_qps"])
+            if isinstance(lg, Mapping) and lg.get(key) is not None:
+                value = lg[key]
         return value
+
+    def target_qps(self, benchmark: str, scenario: str) -> float | None:
+        """The Server rate the file sets for (benchmark, scenario), at whichever level."""
+        value = self.loadgen_value(benchmark, scenario, "target_qps")
+        return None if value is None else float(value)
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:

@@ -7,12 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from inferlab.benchmarks.llama3_1_8b.spec import TINY_ARCH
+from inferlab.benchmarks.llama3_1_8b.spec import EOS_TOKEN_IDS, TINY_ARCH
 from inferlab.core.task import ModelFacts
 
 VOCAB_SIZE = 128_256  # Llama 3.1: 128,000 ranks + 256 special tokens
-# Llama-3.1-8B-Instruct's generation config: <|end_of_text|>, <|eom_id|>, <|eot_id|>
-EOS_TOKEN_IDS = (128_001, 128_008, 128_009)
 
 
 def build(model_path: Path | None, *, seed: int) -> tuple[Any, ModelFacts]:

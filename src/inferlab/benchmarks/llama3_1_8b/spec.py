@@ -24,6 +24,8 @@ PROMPT_TEMPLATE = (
     "\nArticle: {input}\nSummary: "
 )
 MAX_NEW_TOKENS = 128
+# Llama-3.1-8B-Instruct's generation config: <|end_of_text|>, <|eom_id|>, <|eot_id|>
+EOS_TOKEN_IDS = (128_001, 128_008, 128_009)
 MIN_NEW_TOKENS = 1
 
 _LAYOUT = "int32 token ids of the generated summary (the prompt not included), n_tokens = count"

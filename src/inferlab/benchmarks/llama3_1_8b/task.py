@@ -16,6 +16,7 @@ import numpy as np
 from inferlab.benchmarks.llama3_1_8b.spec import (
     CHECKPOINT_DIR,
     DATASET_DIR,
+    EOS_TOKEN_IDS,
     MAX_NEW_TOKENS,
     MIN_NEW_TOKENS,
     MODEL_ID,
@@ -40,7 +41,6 @@ from inferlab.core.task import (
 # prompt + generated tokens a request may need; the longest CNN/DailyMail prompt is ~2,300
 # tokens, plus 128 generated (the KV cache is sized by it, per sequence)
 MAX_SEQ_LEN = 4096
-EOS_TOKEN_IDS = (128_001, 128_008, 128_009)  # model.EOS_TOKEN_IDS, torch-free here
 NULL_TOKENS = 2  # LoadGen: "Number of tokens need to be greater than 1"
 METRICS = ("ROUGE1", "ROUGE2", "ROUGEL", "ROUGELSUM", "GEN_LEN")
 
