@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -97,9 +98,9 @@ def test_find_peak_table(tmp_path: Path) -> None:
         f"cache_dir={tmp_path / 'cache'}",
         "--find-peak",
         "--peak-start",
-        "600",
+        "300",
         "--peak-max",
-        "600",
+        "300",
         "--peak-probe-ms",
         "1000",
         "--out",
@@ -107,10 +108,16 @@ def test_find_peak_table(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
-    assert "start 600.0 QPS (--peak-start)" in proc.stdout
-    assert any(ln.split()[:2] == ["1", "600.0"] and "VALID" in ln for ln in lines)
+    assert "start 300.0 QPS (--peak-start)" in proc.stdout
+    assert any(ln.split()[:2] == ["1", "300.0"] and "VALID" in ln for ln in lines)
     assert "stopped: reached the --peak-max rate" in proc.stdout
-    assert lines[-1].startswith("Server peak: 600.0 QPS VALID (confirmed in ")
+    # On a busy 2-core CI machine the confirming run may miss the bound once; the search then
+    # steps down and says so. Either way the last line names a confirmed VALID rate.
+    last = lines[-1]
+    assert last.startswith("Server peak: 300.0 QPS VALID (confirmed in ") or (
+        re.match(r"Server peak: \d+\.\d QPS VALID \(confirmed in ", last)
+        and "the search found 300.0 QPS, INVALID in its confirming run" in last
+    ), last
 
 
 @pytest.mark.parametrize(
