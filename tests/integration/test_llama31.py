@@ -75,14 +75,27 @@ def test_offline_accuracy_tokens_equal_transformers_generate(tmp_path: Path) -> 
     assert res["accuracy"]["status"] == "n/a-synthetic"
 
 
-def test_server_streams_the_first_token_and_completes_every_token(tmp_path: Path) -> None:
+@pytest.mark.parametrize("scenario", ["Server", "Interactive"])
+def test_server_streams_the_first_token_and_completes_every_token(
+    tmp_path: Path, scenario: str
+) -> None:
     res = _run(
         tmp_path,
-        "--scenario", "Server", "--mode", "accuracy", "--count", "6", "--no-calibrate",
+        "--scenario", scenario, "--mode", "accuracy", "--count", "6", "--no-calibrate",
         "--set", "loadgen.target_qps=4",
     )  # fmt: skip
     assert res["status"] == "ok", res["error"]
+    assert res["scenario"] == scenario
     run_dir = Path(res["run_dir"])
+    assert scenario in run_dir.name
+    # Interactive is LoadGen's Server under the -interactive keys: mlperf.conf's 500/30 ms
+    key = "llama3_1-8b-interactive" if scenario == "Interactive" else "llama3_1-8b"
+    assert f"{key}.Server.target_qps = 4" in (run_dir / "user.conf").read_text()
+    detail = (run_dir / "mlperf_log_detail.txt").read_text()
+    ttft, tpot = (500, 30) if scenario == "Interactive" else (2000, 100)
+    assert f'"requested_server_ttft_latency", "value": {ttft * 1_000_000}' in detail
+    assert f'"requested_server_tpot_latency", "value": {tpot * 1_000_000}' in detail
+    assert '"effective_scenario", "value": "Server"' in detail
     entries = list(iter_entries(run_dir / "mlperf_log_accuracy.json"))
     assert len(entries) == 6
     for e in entries:

@@ -72,7 +72,8 @@ def test_help_lists_each_option_with_its_choices_and_default() -> None:
         if opt.default is not None and opt.switch is None:
             assert f"[default: {opt.default}]" in line, line
     line = next(ln for ln in text.splitlines() if "--scenario" in ln)
-    assert "[SingleStream|MultiStream|Offline|Server]" in line and "[default: Offline]" in line
+    assert "[SingleStream|MultiStream|Offline|Server|Interactive]" in line
+    assert "[default: Offline]" in line
     line = next(ln for ln in text.splitlines() if "--backend" in ln)
     assert f"[{'|'.join(BACKENDS)}]" in line and "[default: torch]" in line
     assert "[default: (on CUDA)]" in next(ln for ln in text.splitlines() if "--fold-bn" in ln)

@@ -306,3 +306,66 @@ def test_summary_score_reads_the_summary_or_formats_like_loadgen(tmp_path: Path)
     )
     assert summary_score(detail, server) == "12345.67"  # the summary's own string wins
     assert summary_score(detail, {"effective_scenario": "SingleStream"}) is None
+
+
+def _llm_values(scenario: str, ttft_ms: float, tpot_ms: float) -> dict[str, Any]:
+    v = perf_values("v6.1", "Server", 0.0)
+    v.update(
+        effective_performance_sample_count=13368,
+        requested_use_token_latencies=True,
+        result_completed_samples_per_sec=3.0,
+    )
+    v["result_first_token_99.00_percentile_latency_ns"] = int(ttft_ms * 1e6)
+    v["result_time_per_output_token_99.00_percentile_ns"] = int(tpot_ms * 1e6)
+    return v
+
+
+@pytest.mark.parametrize(
+    ("scenario", "ttft_ms", "tpot_ms", "expect"),
+    [
+        ("Server", 1999.0, 99.0, None),
+        ("Server", 2000.0, 50.0, "token-latency"),  # strictly below, as llm_check
+        ("Server", 600.0, 100.5, "token-latency"),
+        ("Interactive", 499.0, 29.9, None),
+        ("Interactive", 600.0, 20.0, "token-latency"),  # within Server's 2000, not Interactive's
+        ("Interactive", 100.0, 31.0, "token-latency"),
+    ],
+)
+def test_llm_ttft_tpot_limits_per_scenario(
+    tmp_path: Path, scenario: str, ttft_ms: float, tpot_ms: float, expect: str | None
+) -> None:
+    """Rules §2.3 (LLM_LATENCY_LIMITS): llama3.1-8b Server 2000/100 ms, Interactive 500/30 ms,
+    the 99th percentiles strictly below both."""
+    from inferlab.submission.check_result import ResultChecks
+
+    rules = RULES["v6.1"]
+    b = rules.benchmarks["llama3.1-8b"]
+    detail = tmp_path / "mlperf_log_detail.txt"
+    _detail(detail, _llm_values(scenario, ttft_ms, tpot_ms))
+    checks = ResultChecks(tmp_path, "v6.1")
+    checks.performance(detail, rules, b, scenario, closed=True)
+    codes = [f.code for f in checks.report.errors]
+    assert codes == ([] if expect is None else [expect])
+    if expect:
+        (msg,) = [f.message for f in checks.report.errors]
+        limits = b.interactive_latencies if scenario == "Interactive" else b.token_latencies
+        assert limits is not None and f"(limit {limits[0]:g})" in msg and scenario in msg
+
+
+def test_llm_without_token_latencies_is_refused(tmp_path: Path) -> None:
+    from inferlab.submission.check_result import ResultChecks
+
+    rules = RULES["v6.1"]
+    v = _llm_values("Offline", 1.0, 1.0)
+    v.update(perf_values("v6.1", "Offline", 100.0), effective_samples_per_query=13368)
+    v["effective_performance_sample_count"] = 13368
+    v["requested_use_token_latencies"] = False
+    detail = tmp_path / "mlperf_log_detail.txt"
+    _detail(detail, v)
+    checks = ResultChecks(tmp_path, "v6.1")
+    checks.performance(detail, rules, rules.benchmarks["llama3.1-8b"], "Offline", closed=True)
+    assert [f.code for f in checks.report.errors] == ["token-latencies"]
+    # resnet is not an LLM: the same flag is not asked of it
+    checks = ResultChecks(tmp_path, "v6.1")
+    checks.performance(detail, rules, rules.benchmarks["resnet"], "Offline", closed=True)
+    assert "token-latencies" not in [f.code for f in checks.report.errors]

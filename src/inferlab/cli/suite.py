@@ -149,8 +149,9 @@ def suite_cmd(
 
 
 def _dry_run(opts: Any, as_json: bool) -> None:
+    from inferlab.core.spec import is_server_like
     from inferlab.suite.estimate import plan_rows
-    from inferlab.suite.execute import SERVER, plan_suite
+    from inferlab.suite.execute import plan_suite
     from inferlab.suite.system import load_system_file
 
     system = load_system_file(opts.system_file)
@@ -159,9 +160,9 @@ def _dry_run(opts: Any, as_json: bool) -> None:
     search = set()
     if not opts.quick and not lg.get("target_qps"):
         search = {
-            r.benchmark
+            (r.benchmark, r.scenario)
             for r in plan.runs
-            if r.scenario == SERVER and system.target_qps(r.benchmark, SERVER) is None
+            if is_server_like(r.scenario) and system.target_qps(r.benchmark, r.scenario) is None
         }
     rows, total = plan_rows(plan, system, dict(opts.flags), opts.quick, search)
     if as_json:

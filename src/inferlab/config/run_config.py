@@ -28,7 +28,7 @@ from inferlab.core.option import CliOption
 from inferlab.core.registry import DEFAULT_BENCHMARK
 
 Dtype = Literal["fp32", "tf32", "fp16", "bf16", "int8", "fp8"]
-ScenarioName = Literal["SingleStream", "MultiStream", "Offline", "Server"]
+ScenarioName = Literal["SingleStream", "MultiStream", "Offline", "Server", "Interactive"]
 ModeName = Literal["performance", "accuracy"]
 
 if TYPE_CHECKING:
@@ -102,7 +102,10 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     benchmark: str = DEFAULT_BENCHMARK
-    scenario: Annotated[ScenarioName, CliOption("LoadGen scenario.")] = "Offline"
+    scenario: Annotated[
+        ScenarioName,
+        CliOption("LoadGen scenario (Interactive: a Server run under the -interactive bounds)."),
+    ] = "Offline"
     mode: Annotated[ModeName, CliOption("Performance or accuracy mode.")] = "performance"
     dtype: Annotated[
         Dtype,

@@ -46,6 +46,7 @@ FILE_SIZE_LIMIT_BYTES = 50 * 1024 * 1024
 RESULT_FIELD = {
     OFFLINE: "result_samples_per_second",
     SERVER: "result_completed_samples_per_sec",
+    INTERACTIVE: "result_completed_samples_per_sec",  # v6.1's RESULT_FIELD_NEW
     SS: "early_stopping_latency_ss",
     MS: "early_stopping_latency_ms",
 }
@@ -97,6 +98,9 @@ class BenchmarkRules:
     token_latencies: tuple[float, float] | None = None  # LLM Server TTFT/TPOT (ms)
     interactive_latencies: tuple[float, float] | None = None  # LLM Interactive TTFT/TPOT (ms)
     equal_issue: bool = False  # mlperf.conf sets sample_concatenate_permutation (rules §1.3)
+    # in the checker's LLM list (get_llm_models): requested_use_token_latencies must be true in
+    # every scenario, and Server/Interactive p99 TTFT/TPOT below the limits above (rules §2.3)
+    llm: bool = False
 
     @property
     def latency_percentile(self) -> dict[str, float]:
@@ -305,6 +309,8 @@ def _build(round_: str) -> RoundRules:
                     equal_issue=True,
                     delta_percent=0.1 if suffix == "99.9" else 1.0,
                     token_latencies=(2000.0, 200.0),
+                    interactive_latencies=(450.0, 40.0) if v51_plus else None,
+                    llm=True,
                 )
             )
     if v51_plus:  # llama3.1-8b (datacenter, TEST06) and its edge variant (rules 2.1, 2.4, 5)
@@ -323,6 +329,7 @@ def _build(round_: str) -> RoundRules:
                 equal_issue=True,
                 token_latencies=(2000.0, 100.0),
                 interactive_latencies=(500.0, 30.0),
+                llm=True,
             )
         )
         add(
@@ -335,6 +342,7 @@ def _build(round_: str) -> RoundRules:
                 _rouge4(_LLAMA31_8B_EDGE),
                 {"edge": (SS, OFFLINE)},
                 equal_issue=True,
+                llm=True,
             )
         )
     if round_ != "v6.1":
@@ -351,6 +359,7 @@ def _build(round_: str) -> RoundRules:
                 compliance=("TEST06",),
                 equal_issue=True,
                 token_latencies=(2000.0, 200.0),
+                llm=True,
             )
         )
     add(

@@ -11,6 +11,19 @@ class Scenario(StrEnum):
     MULTI_STREAM = "MultiStream"
     OFFLINE = "Offline"
     SERVER = "Server"
+    # Not a LoadGen scenario: a Server run under the config key ``<model>-interactive``, whose
+    # tighter TTFT/TPOT bounds mlperf.conf holds (rules §1.3); submitted as ``Interactive``.
+    INTERACTIVE = "Interactive"
+
+    @property
+    def loadgen(self) -> str:
+        """The LoadGen scenario this one runs as (Interactive: Server)."""
+        return SERVER_LIKE.get(self.value, self.value)
+
+    @property
+    def server_like(self) -> bool:
+        """Scheduled by LoadGen's Server arrival process (Server, Interactive)."""
+        return self.loadgen == "Server"
 
     @classmethod
     def parse(cls, text: str) -> Scenario:
@@ -23,6 +36,20 @@ class Scenario(StrEnum):
         raise ConfigError(f"unknown scenario {text!r}", f"use one of {names}")
 
 
+# scenario name -> the LoadGen scenario it runs as, for those that are not LoadGen's own
+SERVER_LIKE: dict[str, str] = {"Server": "Server", "Interactive": "Server"}
+
+
+def loadgen_scenario(name: str) -> str:
+    """``name``'s LoadGen scenario (Interactive runs as Server); other names unchanged."""
+    return SERVER_LIKE.get(name, name)
+
+
+def is_server_like(name: str) -> bool:
+    """Whether scenario ``name`` is scheduled by LoadGen's Server arrival process."""
+    return name in SERVER_LIKE
+
+
 class Mode(StrEnum):
     PERFORMANCE = "performance"
     ACCURACY = "accuracy"
@@ -33,6 +60,8 @@ OFFICIAL_FIELD: dict[Scenario, tuple[str, str, float]] = {
     # scenario: (detail-log key, unit, divisor applied for display)
     Scenario.OFFLINE: ("result_samples_per_second", "samples/s", 1.0),
     Scenario.SERVER: ("result_completed_samples_per_sec", "samples/s", 1.0),
+    # v6.1's RESULT_FIELD_NEW: no LLM overwrite for Interactive (rules 2.3)
+    Scenario.INTERACTIVE: ("result_completed_samples_per_sec", "samples/s", 1.0),
     Scenario.SINGLE_STREAM: ("early_stopping_latency_ss", "ms", 1e6),
     Scenario.MULTI_STREAM: ("early_stopping_latency_ms", "ms", 1e6),
 }
@@ -127,6 +156,13 @@ class BenchmarkSpec:
     # benchmark it does not know (a plugin's) gets its Server bound from ``server_latency_ms``
     # in user.conf; LoadGen's default would apply otherwise.
     in_mlperf_conf: bool = True
+
+    def config_key(self, scenario: Scenario) -> str:
+        """The LoadGen config model key of a run in ``scenario``: ``loadgen_name``, or
+        ``<loadgen_name>-interactive`` for Interactive (rules §1.3 notes)."""
+        if scenario == Scenario.INTERACTIVE:
+            return f"{self.loadgen_name}-interactive"
+        return self.loadgen_name
 
     def result_field(self, scenario: Scenario) -> tuple[str, str, float]:
         """(detail-log key, unit, display divisor) of the official figure in ``scenario``."""

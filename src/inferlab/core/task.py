@@ -101,7 +101,7 @@ class GenerationSettings:
     output_dtype: str = "int32"  # the accuracy log's token-id dtype
     # scenarios whose responses stream the first token ahead (FirstTokenComplete: TTFT).
     # LoadGen 6.0.17 with token latencies crashes in SingleStream without one.
-    stream_scenarios: tuple[str, ...] = ("Server", "SingleStream")
+    stream_scenarios: tuple[str, ...] = ("Server", "Interactive", "SingleStream")
 
 
 class OnnxIO(Protocol):

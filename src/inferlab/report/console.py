@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from inferlab.backends.registry import find_section
+from inferlab.core.spec import is_server_like
 from inferlab.results.models import RunResult
 
 
@@ -94,7 +95,7 @@ def token_latency_line(result: RunResult) -> str | None:
         text = f"{name} p99 {p99 / 1e6:,.1f} ms"
         if isinstance(p50, int | float):
             text += f" (p50 {p50 / 1e6:,.1f})"
-        if isinstance(bound, int | float) and bound and result.scenario == "Server":
+        if isinstance(bound, int | float) and bound and is_server_like(result.scenario):
             text += f" vs {bound / 1e6:,.0f} ms"
         parts.append(text)
     return "tokens   : " + "; ".join(parts)

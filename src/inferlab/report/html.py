@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from inferlab.core.files import atomic_write_text
+from inferlab.core.spec import is_server_like
 from inferlab.report import series as ser
 from inferlab.report import svg
 from inferlab.report.table import HEADERS, cells, row, verdict_cell
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 
 HTML_NAME = "report.html"
 #: The latency percentile each scenario is judged at (LoadGen's defaults).
-PERCENTILE = {"SingleStream": 0.90, "Server": 0.99, "MultiStream": 0.99}
+PERCENTILE = {"SingleStream": 0.90, "Server": 0.99, "Interactive": 0.99, "MultiStream": 0.99}
 NO_TRACE = "latency distribution not recorded (rerun with --trace)"
 NO_TRACE_TIME = "throughput and latency over time not recorded (rerun with --trace)"
 NO_TELEMETRY = "no telemetry recorded"
@@ -166,7 +167,7 @@ def _markers(run: Run, data: ser.TraceData | None, stats: dict[str, float]) -> l
             out.append(svg.Marker(float(v), f"early-stopping estimate {v:,.4g} ms", "reference"))
     eff = r.loadgen.effective or {}
     bound = eff.get("effective_target_latency_ns")
-    if r.scenario == "Server" and isinstance(bound, int | float) and bound > 0:
+    if is_server_like(r.scenario) and isinstance(bound, int | float) and bound > 0:
         out.append(svg.Marker(bound / 1e6, f"bound {_ms(bound)}", "threshold"))
     return out
 

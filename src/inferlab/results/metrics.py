@@ -65,6 +65,10 @@ _SCENARIO_KEYS: dict[str, tuple[tuple[str, int], ...]] = {
         ("result_scheduled_samples_per_sec", STANDARD),
         ("result_99.00_percentile_latency_ns", STANDARD),
     ),
+    "Interactive": (
+        ("result_completed_tokens_per_second", STANDARD),
+        ("result_99.00_percentile_latency_ns", STANDARD),
+    ),
     "SingleStream": (("result_90.00_percentile_latency_ns", STANDARD),),
     "MultiStream": (("result_99.00_percentile_per_query_latency_ns", STANDARD),),
 }

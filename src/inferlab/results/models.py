@@ -30,7 +30,7 @@ PLAN_VERSION: Final = 1
 
 Status = Literal["ok", "invalid", "failed", "interrupted"]
 Validity = Literal["VALID", "INVALID"]
-ScenarioName = Literal["Offline", "Server", "SingleStream", "MultiStream"]
+ScenarioName = Literal["Offline", "Server", "SingleStream", "MultiStream", "Interactive"]
 ModeName = Literal["performance", "accuracy"]
 
 

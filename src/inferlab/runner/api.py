@@ -16,7 +16,7 @@ from inferlab.core import registry
 from inferlab.core.clock import now_iso
 from inferlab.core.errors import ConfigError, InferlabError, UnsupportedError
 from inferlab.core.files import atomic_write_text
-from inferlab.core.spec import BenchmarkSpec, Mode, Scenario, resolve_batch_size
+from inferlab.core.spec import BenchmarkSpec, Mode, Scenario, loadgen_scenario, resolve_batch_size
 from inferlab.core.task import BenchmarkTask
 from inferlab.loadgen.settings import ComposedConf, Layer, compose, parse_user_conf
 from inferlab.models.precheck import precheck_model_file
@@ -110,7 +110,9 @@ def prepare(cfg: RunConfig) -> dict[str, Any]:
         cfg, task, variant, dataset_path, cache_dir=default_cache_dir(cfg) / "preprocessed"
     )
     user_values = (
-        parse_user_conf(cfg.user_conf, spec.loadgen_name, scenario.value) if cfg.user_conf else {}
+        parse_user_conf(cfg.user_conf, spec.config_key(scenario), scenario.loadgen)
+        if cfg.user_conf
+        else {}
     )
     if cfg.audit_config is not None and not cfg.audit_config.is_file():
         raise ConfigError(f"audit config {cfg.audit_config} does not exist", "check the path")
@@ -200,13 +202,13 @@ def loadgen_layers(
     user_values: dict[str, float],
 ) -> list[Layer]:
     layers: list[Layer] = []
-    if not spec.in_mlperf_conf and scenario == Scenario.SERVER and spec.server_latency_ms:
+    if not spec.in_mlperf_conf and scenario.server_like and spec.server_latency_ms:
         note = f"{spec.id}'s Server bound (mlperf.conf has no {spec.loadgen_name} keys)"
         layers.append(
             Layer("benchmark", {"target_latency": spec.server_latency_ms}, {"target_latency": note})
         )
     if calibration:
-        hints, notes = loadgen_hints(calibration, scenario.value, cfg.server_qps_fraction)
+        hints, notes = loadgen_hints(calibration, scenario.loadgen, cfg.server_qps_fraction)
         layers.append(Layer("calibration", hints, notes))
     if cfg.quick:
         q = spec.quick[scenario]
@@ -243,9 +245,10 @@ def loadgen_layers(
 def needs_calibration(cfg: RunConfig, user_values: dict[str, float]) -> bool:
     """Calibrate only when its key would be used: not when the user set it, and in accuracy
     mode only for Server (whose offered load sets the schedule; the others issue every sample)."""
-    if not cfg.calibrate or (cfg.mode == Mode.ACCURACY.value and cfg.scenario != "Server"):
+    scenario = loadgen_scenario(cfg.scenario)  # Interactive calibrates as the Server it runs as
+    if not cfg.calibrate or (cfg.mode == Mode.ACCURACY.value and scenario != "Server"):
         return False
-    key = "target_qps" if cfg.scenario in ("Offline", "Server") else "target_latency"
+    key = "target_qps" if scenario in ("Offline", "Server") else "target_latency"
     return key not in cfg.loadgen and key not in user_values
 
 
@@ -277,7 +280,7 @@ def run(cfg: RunConfig) -> RunResult:
         layers = loadgen_layers(
             cfg, spec, scenario, dataset.total_count, ready.calibration, p["user_values"]
         )
-        conf = compose(spec.loadgen_name, scenario.value, layers)
+        conf = compose(spec.config_key(scenario), scenario.loadgen, layers)
         composed["conf"] = conf
         atomic_write_text(run_dir / "user.conf", conf.render())
         if cfg.audit_config is not None:

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from inferlab.core.spec import is_server_like
+
 # Margins, stated in result.json and docs/quick-mode.md.
 OFFLINE_QPS_MARGIN = 1.1  # expected_qps = 1.1 x measured: stays valid if the real run is faster
 LATENCY_HINT_FRACTION = 0.5  # SS/MS expected latency = 0.5 x measured: LoadGen pre-generates more
@@ -130,7 +132,7 @@ def measure(
     }
     if remeasured:
         out["first_pass_min_max_s"] = [round(first[0], 6), round(first[1], 6)]
-    if scenario == "Server" and fixed and latency_bound_s:
+    if is_server_like(scenario) and fixed and latency_bound_s:
         out.update(_server_ladder(run_batch, b, available, latency_bound_s, clock))
     return out
 
@@ -212,7 +214,7 @@ def loadgen_hints(
     if scenario == "Offline" and best:
         values["target_qps"] = round(best * OFFLINE_QPS_MARGIN, 3)
         notes["target_qps"] = f"calibrated {best:.3f} samples/s (fastest) x {OFFLINE_QPS_MARGIN}"
-    elif scenario == "Server" and (calib.get("sustainable_sps") or tput):
+    elif is_server_like(scenario) and (calib.get("sustainable_sps") or tput):
         rate: float = calib.get("sustainable_sps") or calib.get("server_sps") or tput or 0.0
         what = "sustainable rate" if calib.get("sustainable_sps") else "calibrated throughput"
         values["target_qps"] = round(rate * server_fraction, 3)

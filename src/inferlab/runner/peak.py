@@ -19,7 +19,7 @@ from inferlab.core import registry
 from inferlab.core.clock import now_iso
 from inferlab.core.errors import ConfigError, InferlabError
 from inferlab.core.files import atomic_write_json
-from inferlab.core.spec import BenchmarkSpec, Mode, Scenario
+from inferlab.core.spec import BenchmarkSpec, Mode, Scenario, is_server_like
 from inferlab.loadgen.overload import ServerOverload
 from inferlab.results.load import ResultError, load_run
 from inferlab.results.models import RunResult
@@ -79,10 +79,10 @@ class PeakInterrupted(RunInterrupted):
 
 def check(cfg: RunConfig) -> BenchmarkSpec:
     """Refuse configurations a peak search cannot apply to (before anything is written)."""
-    if cfg.scenario != Scenario.SERVER.value:
+    if not is_server_like(cfg.scenario):
         raise ConfigError(
             f"--find-peak searches the Server scenario's target_qps, not {cfg.scenario}",
-            "add --scenario Server (Offline measures its throughput in one run)",
+            "add --scenario Server (or Interactive; Offline measures its throughput in one run)",
         )
     if cfg.mode != Mode.PERFORMANCE.value:
         raise ConfigError(
@@ -90,9 +90,9 @@ def check(cfg: RunConfig) -> BenchmarkSpec:
             "drop --mode accuracy, then run accuracy at the found rate",
         )
     spec = registry.get(cfg.benchmark)
-    if Scenario.SERVER not in spec.scenarios:
+    if Scenario(cfg.scenario) not in spec.scenarios:
         raise ConfigError(
-            f"{spec.id} has no Server scenario",
+            f"{spec.id} has no {cfg.scenario} scenario",
             f"use one of {', '.join(s.value for s in spec.scenarios)}",
         )
     return spec
@@ -107,7 +107,10 @@ def _start(cfg: RunConfig, opts: PeakOptions, spec: BenchmarkSpec) -> tuple[floa
     if cfg.user_conf is not None:
         from inferlab.loadgen.settings import parse_user_conf
 
-        value = parse_user_conf(cfg.user_conf, spec.loadgen_name, "Server").get("target_qps")
+        scenario = Scenario(cfg.scenario)
+        value = parse_user_conf(cfg.user_conf, spec.config_key(scenario), "Server").get(
+            "target_qps"
+        )
         if value:
             return float(value), "user.conf target_qps"
     if cfg.calibrate:
@@ -192,7 +195,7 @@ class _Driver:
 
     def __init__(self, cfg: RunConfig, opts: PeakOptions, spec: BenchmarkSpec) -> None:
         self.cfg, self.opts = cfg, opts
-        self.group = create_run_dir(cfg.out, spec.id, "Server", "findpeak").resolve()
+        self.group = create_run_dir(cfg.out, spec.id, cfg.scenario, "findpeak").resolve()
         self.probes_dir = self.group / "probes"
         self.confirm_dir = self.group / "confirm"
         self.current_qps: float | None = None
@@ -202,7 +205,7 @@ class _Driver:
             "kind": "server-find-peak",
             "status": "running",
             "benchmark": spec.id,
-            "scenario": "Server",
+            "scenario": cfg.scenario,
             "group_dir": str(self.group),
             "started_at": now_iso(),
             "finished_at": None,

@@ -24,7 +24,7 @@ import numpy as np
 from inferlab.config.run_config import RunConfig
 from inferlab.core import registry
 from inferlab.core.errors import InferlabError, RunFailed
-from inferlab.core.spec import Scenario
+from inferlab.core.spec import Scenario, is_server_like, loadgen_scenario
 from inferlab.core.task import BatchPlan, BenchmarkTask, Payloads
 from inferlab.results.models import Done, Heartbeat, Ready, RunPlan, Start, WorkerError
 from inferlab.runner.protocol import Channel, worker_channel
@@ -181,7 +181,7 @@ def server_plan(plan: Any, cfg: RunConfig, latency_bound_ms: float | None) -> An
     docs/performance.md, harness overhead). Other plans are returned unchanged."""
     from inferlab.loadgen.dispatch import FixedBatch, LatencyBudget
 
-    if cfg.scenario != "Server" or not isinstance(plan.policy, FixedBatch):
+    if not is_server_like(cfg.scenario) or not isinstance(plan.policy, FixedBatch):
         return plan
     wait_ms = cfg.server_max_wait_ms
     if wait_ms is None:
@@ -268,12 +268,15 @@ def work(job: RunPlan, chan: Channel[Start]) -> None:
             n = min(dataset.total_count, 8 * batch_size)
         idx = list(range(n))
         stores.load(idx)
+        lg_scenario = loadgen_scenario(cfg.scenario)
         calibration = measure(
             pipelines[0].run_batch,
-            scenario=cfg.scenario,
+            scenario=lg_scenario,
             available=n,
             batch_size=batch_size,
-            batches=calibration_batches(plan, n, cfg.scenario) if plan.variable_cost else None,
+            batches=calibration_batches(plan, n, loadgen_scenario(cfg.scenario))
+            if plan.variable_cost
+            else None,
             latency_bound_s=(spec.server_latency_ms or 0) / 1000 or None,
         )
         if len(pipelines) > 1 and calibration.get("throughput_sps"):
@@ -283,7 +286,7 @@ def work(job: RunPlan, chan: Channel[Start]) -> None:
             calibration["scaled_to_replicas"] = len(pipelines)
             if calibration.get("server_sps"):
                 calibration["server_sps"] *= len(pipelines)
-        if cfg.scenario == "Server":
+        if is_server_like(cfg.scenario):
             add_harness_rate(calibration, lambda: _harness_probe(cfg, plan, batch_size))
         quick = spec.quick.get(Scenario(cfg.scenario)) if cfg.quick else None
         if quick is not None:  # bounds the SS/MS latency hint (runner.calibration)
@@ -346,14 +349,14 @@ def work(job: RunPlan, chan: Channel[Start]) -> None:
     stop = threading.Event()
     from inferlab.loadgen.overload import BacklogGuard
 
-    guard = BacklogGuard() if cfg.scenario == "Server" else None
+    guard = BacklogGuard() if is_server_like(cfg.scenario) else None
     hb = threading.Thread(
         target=_heartbeat, args=(chan, dispatcher, stop, send_lock, dataset, guard), daemon=True
     )
     test = TestSpec(
         user_conf=msg.user_conf,
-        model=spec.loadgen_name,
-        scenario=cfg.scenario,
+        model=spec.config_key(Scenario(cfg.scenario)),  # Interactive: <model>-interactive
+        scenario=loadgen_scenario(cfg.scenario),
         mode=cfg.mode,
         out_dir=Path.cwd(),
         total_count=dataset.total_count,

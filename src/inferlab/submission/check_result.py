@@ -23,6 +23,7 @@ from inferlab.core.rounds import (
 )
 from inferlab.loadgen.logs import parse_detail
 from inferlab.submission.accuracy_txt import parse_accuracy_txt
+from inferlab.submission.check_llm import token_latency_findings
 from inferlab.submission.layout import PROVENANCE_BEGIN, PROVENANCE_END, Layout
 from inferlab.submission.recompute import RecomputeChecks
 
@@ -232,11 +233,13 @@ class ResultChecks(RecomputeChecks):
                     "do not raise target_latency in user.conf",
                 )
         self._settings(detail, v, b, scenario)
-        if not isinstance(v.get(RESULT_FIELD.get(want, "")), int | float):
+        for code, message, fix in token_latency_findings(v, b, scenario):
+            self.error(code, detail, message, fix)
+        if not isinstance(v.get(RESULT_FIELD.get(scenario, "")), int | float):
             self.error(
                 "no-result",
                 detail,
-                f"no {RESULT_FIELD.get(want)} in the log",
+                f"no {RESULT_FIELD.get(scenario)} in the log",
                 "the run did not finish; rerun it",
             )
         return v

@@ -79,7 +79,7 @@ def estimate_run(
         if qps:
             return Estimate(max(min_s, float(samples) / float(qps)), False, "min duration, samples")
         return Estimate(min_s, True, "min duration (no target_qps)")
-    if scenario == Scenario.SERVER:
+    if scenario.server_like:
         count = float(queries if queries is not None else SS_QUERIES)
         if qps:
             return Estimate(max(min_s, count / float(qps)), False, "min duration at target_qps")
@@ -95,7 +95,7 @@ def estimate_run(
 
 
 def _throughput(scenario: Scenario, qps: Any, latency_ms: Any) -> float | None:
-    if scenario in (Scenario.OFFLINE, Scenario.SERVER) and qps:
+    if (scenario == Scenario.OFFLINE or scenario.server_like) and qps:
         return float(qps)
     if latency_ms:
         per_query = 8 if scenario == Scenario.MULTI_STREAM else 1
@@ -104,17 +104,22 @@ def _throughput(scenario: Scenario, qps: Any, latency_ms: Any) -> float | None:
 
 
 def plan_rows(
-    plan: Plan, system: SystemFile, flags: dict[str, Any], quick: bool, server_search: set[str]
+    plan: Plan,
+    system: SystemFile,
+    flags: dict[str, Any],
+    quick: bool,
+    server_search: set[tuple[str, str]],
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """One row per planned run (and per Server rate search), and the total."""
+    """One row per planned run (and per (benchmark, Server-like scenario) rate search), and
+    the total."""
     rows: list[dict[str, Any]] = []
     total, lower, unknown = 0.0, False, 0
-    for bid in sorted(server_search):
+    for bid, scn in sorted(server_search):
         rows.append(
             {
-                "key": f"{bid}/Server/find-peak",
+                "key": f"{bid}/{scn}/find-peak",
                 "benchmark": bid,
-                "scenario": "Server",
+                "scenario": scn,
                 "test": "find-peak",
                 "required": True,
                 "expected": f"<={human(FIND_PEAK_S)}",

@@ -17,6 +17,7 @@ from typing import Any
 
 from inferlab.config.run_config import RunConfig
 from inferlab.core.errors import ConfigError, InferlabError
+from inferlab.core.spec import is_server_like
 from inferlab.runner import api
 from inferlab.runner.signals import signal_name, signum_of, stop_signals
 from inferlab.runner.supervisor import RunInterrupted
@@ -27,6 +28,14 @@ from inferlab.suite.system import SystemFile, load_system_file, run_config
 log = logging.getLogger(__name__)
 
 SERVER = "Server"
+
+
+def rate_key(benchmark: str, scenario: str) -> str:
+    """suite.json's ``server_qps`` key: the benchmark for Server (as before Interactive), and
+    ``<benchmark> <scenario>`` for another Server-like scenario (Interactive)."""
+    return benchmark if scenario == SERVER else f"{benchmark} {scenario}"
+
+
 RUNS_DIR, PEAK_DIR, TREE_DIR = "runs", "peak", "submission"
 
 
@@ -182,26 +191,27 @@ def _server_extra(
     """Server runs: ``loadgen.target_qps`` from the system file or the flags (nothing to
     add), else the rate found once per benchmark (find-peak; quick: the calibrated rate of
     the performance run) and recorded in suite.json. None: no rate, the run cannot go."""
-    if run.scenario != SERVER:
+    if not is_server_like(run.scenario):
         return {}
-    given = system.target_qps(run.benchmark, SERVER)
+    key = rate_key(run.benchmark, run.scenario)
+    given = system.target_qps(run.benchmark, run.scenario)
     lg = opts.flags.get("loadgen") or {}
     if given is not None or (isinstance(lg, Mapping) and lg.get("target_qps") is not None):
         src = "the system file" if given is not None else "the flags"
-        state.server_qps.setdefault(run.benchmark, {"qps": given, "source": src})
+        state.server_qps.setdefault(key, {"qps": given, "source": src})
         return {}
-    known = state.server_qps.get(run.benchmark)
+    known = state.server_qps.get(key)
     if known and known.get("qps"):
         return {"loadgen": {**(lg if isinstance(lg, Mapping) else {}), "target_qps": known["qps"]}}
     if opts.quick:
         return {}  # quick: the performance run calibrates; the rate it used is recorded after
     if known and known.get("source") == "find-peak":
         return None  # searched before and found nothing VALID
-    say(f"{run.benchmark} Server: searching the highest VALID target_qps (find-peak)")
+    say(f"{run.benchmark} {run.scenario}: searching the highest VALID target_qps (find-peak)")
     from inferlab.runner.peak import PeakInterrupted, find_peak
 
     cfg = run_config(
-        PlannedRun(run.benchmark, SERVER, PERFORMANCE),
+        PlannedRun(run.benchmark, run.scenario, PERFORMANCE),
         system,
         flags=_flags(opts),
         sets=opts.sets,
@@ -212,7 +222,7 @@ def _server_extra(
     except PeakInterrupted as exc:
         raise SuiteInterrupted(str(exc), signum=exc.signum) from exc
     qps = (doc.get("peak") or {}).get("qps")
-    state.server_qps[run.benchmark] = {
+    state.server_qps[key] = {
         "qps": qps,
         "source": "find-peak",
         "peak_json": str(Path(doc.get("group_dir", "")) / "peak.json"),
@@ -224,15 +234,16 @@ def _server_extra(
 
 
 def _record_calibrated_rate(state: SuiteState, run: PlannedRun, result: Any) -> None:
-    if run.scenario != SERVER or run.mode != PERFORMANCE or run.audit is not None:
+    if not is_server_like(run.scenario) or run.mode != PERFORMANCE or run.audit is not None:
         return
-    if state.server_qps.get(run.benchmark, {}).get("qps"):
+    key = rate_key(run.benchmark, run.scenario)
+    if state.server_qps.get(key, {}).get("qps"):
         return
-    key = result.loadgen.keys.get("target_qps")
-    if key is not None and key.value:
-        state.server_qps[run.benchmark] = {
-            "qps": float(key.value),
-            "source": f"{key.source} of the performance run",
+    used = result.loadgen.keys.get("target_qps")
+    if used is not None and used.value:
+        state.server_qps[key] = {
+            "qps": float(used.value),
+            "source": f"{used.source} of the performance run",
         }
 
 

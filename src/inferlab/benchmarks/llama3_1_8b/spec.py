@@ -67,6 +67,7 @@ TOKENS = {
 _QUICK = {
     Scenario.OFFLINE: QuickSettings(min_query_count=64, min_duration_ms=2000),
     Scenario.SERVER: QuickSettings(min_query_count=459, min_duration_ms=2000),
+    Scenario.INTERACTIVE: QuickSettings(min_query_count=459, min_duration_ms=2000),
     Scenario.SINGLE_STREAM: QuickSettings(min_query_count=64, min_duration_ms=1000),
 }
 
@@ -95,7 +96,12 @@ def _spec(
         targets=targets_by_round(bid),
         server_latency_ms=20_000.0,
         default_batch=16,
-        gpu_batch={Scenario.OFFLINE: 256, Scenario.SERVER: 64, Scenario.SINGLE_STREAM: 1},
+        gpu_batch={
+            Scenario.OFFLINE: 256,
+            Scenario.SERVER: 64,
+            Scenario.INTERACTIVE: 32,
+            Scenario.SINGLE_STREAM: 1,
+        },
         synthetic_count=64,
         quick={s: q for s, q in _QUICK.items() if s in scenarios},
         synthetic_variant=TINY.name,
@@ -103,7 +109,14 @@ def _spec(
     )
 
 
-SPEC = _spec("llama3.1-8b", "llama3_1-8b", 13_368, (Scenario.OFFLINE, Scenario.SERVER), "TASK")
+# Interactive: a Server run under the `llama3_1-8b-interactive` keys (TTFT 500 / TPOT 30 ms)
+SPEC = _spec(
+    "llama3.1-8b",
+    "llama3_1-8b",
+    13_368,
+    (Scenario.OFFLINE, Scenario.SERVER, Scenario.INTERACTIVE),
+    "TASK",
+)
 SPEC_EDGE = _spec(
     "llama3.1-8b-edge",
     "llama3_1-8b-edge",
