@@ -13,11 +13,17 @@
 #   bash benchmarks/gpu_session.sh llm        llama3.1-8b's tiny random Llama on the engine, bf16:
 #                                             Offline tokens/s, Server TTFT/TPOT (no real weights
 #                                             are on the machine: a pipeline check, not a target)
+#   bash benchmarks/gpu_session.sh vllm       llama3.1-8b Offline tokens/s of the torch engine and of
+#                                             vLLM (--backend vllm) on the same GPU and checkpoint
+#                                             (LLAMA_CKPT=<Llama-3.1-8B-Instruct dir>, else a tiny
+#                                             random Llama saved here: a pipeline check, not the
+#                                             issue's target of torch >= 0.8 x vLLM), then the vLLM
+#                                             GPU tests; skipped (exit 0) where vllm is missing
 # Each stage writes its log and JSON under $OUT (what the device tool brings back) and prints
 # the table last. Without .whl the packages must already be importable.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-stage="${1:?usage: gpu_session.sh tests|slow|resnet|resnet8|compile|bert|llm}"
+stage="${1:?usage: gpu_session.sh tests|slow|resnet|resnet8|compile|bert|llm|vllm}"
 OUT="${OUT:-/tmp/inferlab-gpu}"
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
@@ -71,8 +77,82 @@ case "$stage" in
         --scenario "$sc" --out "$runs"
     done
     ;;
+  vllm)
+    if ! python3 -c "import vllm" >"$OUT/vllm-import.log" 2>&1; then
+      echo "gpu_session: vllm cannot be imported here (pip install vllm): stage vllm skipped" \
+        | tee "$OUT/vllm.log"
+      exit 0
+    fi
+    ckpt="${LLAMA_CKPT:-}"
+    if [ -z "$ckpt" ]; then # the same small random Llama for both backends (vLLM needs a dir)
+      ckpt=/tmp/inferlab-tiny-llama
+      python3 - "$ckpt" <<'EOF' 2>&1 | tee "$OUT/vllm-ckpt.log"
+import sys
+from pathlib import Path
+
+from inferlab.generation.models import random_model, tiny_config
+
+path = Path(sys.argv[1])
+config = tiny_config(  # Llama 3's vocabulary (the prompts' ids), head size 64 (vLLM's kernels)
+    "llama", vocab_size=128_256, hidden_size=256, num_layers=2, num_heads=4, num_kv_heads=2,
+    intermediate_size=512, max_positions=4096, eos_token_id=128_009,
+)
+random_model(config, seed=0).save_pretrained(path)
+try:
+    from inferlab.generation.tokenizers import load_tokenizer
+
+    load_tokenizer("llama3").save_pretrained(path)
+except Exception as exc:  # noqa: BLE001
+    print(f"no tokenizer saved ({exc}): vLLM runs with skip_tokenizer_init")
+print(f"tiny checkpoint: {path}")
+EOF
+      [ -f "$ckpt/config.json" ] || exit 1
+    fi
+    extra=()
+    [ -f "$ckpt/tokenizer.json" ] || extra=(--set backend_options.skip_tokenizer_init=true)
+    rm -rf "$runs/vllm-torch" "$runs/vllm-vllm"
+    logged vllm-torch python3 -m inferlab run llama3.1-8b --quick --device cuda --dtype bf16 \
+      --scenario Offline --backend torch --model-path "$ckpt" --out "$runs/vllm-torch"
+    logged vllm-vllm python3 -m inferlab run llama3.1-8b --quick --device cuda --dtype bf16 \
+      --scenario Offline --backend vllm --model-path "$ckpt" --out "$runs/vllm-vllm" \
+      ${extra[@]+"${extra[@]}"}
+    python3 - "$runs" "$OUT/vllm.json" "${LLAMA_CKPT:-}" <<'EOF' | tee "$OUT/vllm.log"
+import json
+import sys
+from pathlib import Path
+
+runs, out, real = Path(sys.argv[1]), Path(sys.argv[2]), bool(sys.argv[3])
+rows = {}
+for backend in ("torch", "vllm"):
+    found = sorted((runs / f"vllm-{backend}").glob("*/result.json"))
+    r = json.loads(found[-1].read_text()) if found else {}
+    res, be = r.get("result") or {}, r.get("backend") or {}
+    version = be.get("vllm_version")
+    rows[backend] = {
+        "status": r.get("status", "no result.json"),
+        "tokens_per_s": res.get("value"),
+        "validity": res.get("validity"),
+        "engine": f"vLLM {version}" if version else be.get("engine"),
+        "run_dir": r.get("run_dir"),
+    }
+t, v = rows["torch"]["tokens_per_s"], rows["vllm"]["tokens_per_s"]
+ratio = t / v if t and v else None
+verdict = "n/a" if ratio is None else ("meets" if ratio >= 0.8 else "misses") + " the 0.8 target"
+note = "" if real else " (tiny random checkpoint: overheads, not the 8B target)"
+print("llama3.1-8b Offline, --quick, bf16, one GPU, one checkpoint" + note)
+for name, row in rows.items():
+    print(
+        f"  {name:6} {row['tokens_per_s']!s:>12} tokens/s  {row['validity']}  "
+        f"{row['status']}  {row['engine']}"
+    )
+print(f"  torch / vLLM = {ratio if ratio is None else round(ratio, 3)}: {verdict}")
+out.write_text(json.dumps({"rows": rows, "ratio": ratio, "real_checkpoint": real}, indent=1))
+EOF
+    logged vllm-tests python3 -m pytest -q tests/unit/test_vllm_backend.py -m gpu \
+      -p no:cacheprovider
+    ;;
   *)
-    echo "gpu_session: unknown stage $stage (tests|slow|resnet|resnet8|compile|bert|llm)"
+    echo "gpu_session: unknown stage $stage (tests|slow|resnet|resnet8|compile|bert|llm|vllm)"
     exit 2
     ;;
 esac

@@ -18,6 +18,7 @@ BACKENDS: dict[str, str] = {
     "torch": "inferlab.backends.torch.section:TorchSection",
     "onnxruntime": "inferlab.backends.onnxruntime.section:OrtSection",
     "null": "inferlab.backends.null.section:NullSection",
+    "vllm": "inferlab.backends.vllm.section:VllmSection",
 }
 # What a run uses when it names no backend.
 DEFAULT_BACKEND = "torch"

@@ -37,7 +37,7 @@ PYTORCH = Variant(
     output_dtype="int32",
     output_layout=_LAYOUT,
     checkpoint_name=CHECKPOINT_DIR,
-    backends=("torch", "null"),
+    backends=("torch", "null", "vllm"),
 )
 
 # A small Llama with random weights and the real Llama 3.1 tokenizer: the synthetic default.

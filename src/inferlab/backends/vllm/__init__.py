@@ -1,0 +1,1 @@
+"""vLLM backend: the LLM benchmarks' model in vLLM's engine on CUDA (imports vllm lazily)."""
