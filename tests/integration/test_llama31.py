@@ -104,3 +104,19 @@ def test_server_streams_the_first_token_and_completes_every_token(
         assert e.token_data is not None  # the first token LoadGen received ahead (TTFT)
         first = np.frombuffer(bytes.fromhex(e.token_data), np.int32)
         assert first.tolist() == tokens[:1].tolist()
+
+
+def test_interactive_under_other_bounds_is_not_an_interactive_result(tmp_path: Path) -> None:
+    """An Interactive run LoadGen ran with other TTFT/TPOT than the round's 500/30 ms (here a
+    --set; an older LoadGen without the -interactive keys alike) fails, naming both."""
+    out = tmp_path / "runs"
+    proc = cli(
+        "run", "llama3.1-8b", "--scenario", "Interactive", "--mode", "accuracy",
+        "--count", "2", "--no-calibrate", "--set", "loadgen.target_qps=4",
+        "--set", "loadgen.ttft_latency=2000", "--out", str(out), "--json",
+        env={"INFERLAB_CACHE_DIR": str(tmp_path / "cache")},
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    res = json.loads(proc.stdout)
+    assert res["status"] == "failed" and res["error"]["kind"] == "interactive-bounds"
+    assert "TTFT 2000 / TPOT 30 ms, not the round's 500 / 30 ms" in res["error"]["message"]

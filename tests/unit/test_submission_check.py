@@ -369,3 +369,13 @@ def test_llm_without_token_latencies_is_refused(tmp_path: Path) -> None:
     checks = ResultChecks(tmp_path, "v6.1")
     checks.performance(detail, rules, rules.benchmarks["resnet"], "Offline", closed=True)
     assert "token-latencies" not in [f.code for f in checks.report.errors]
+
+
+def test_interactive_limits_by_round() -> None:
+    """What `inferlab run --scenario Interactive` refuses without (rules §2.3 table)."""
+    from inferlab.core.rounds import interactive_latencies
+
+    assert interactive_latencies("llama3.1-8b", "v6.1") == (500.0, 30.0)
+    assert interactive_latencies("llama2-70b-99.9", "v6.1") == (450.0, 40.0)
+    assert interactive_latencies("llama3.1-8b", "v5.0") is None  # not in that round
+    assert interactive_latencies("resnet", "v6.1") is None

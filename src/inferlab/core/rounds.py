@@ -399,3 +399,11 @@ def targets_by_round(checker_name: str) -> dict[str, tuple[AccuracyTarget, ...]]
         for r, rules in RULES.items()
         if checker_name in rules.benchmarks
     }
+
+
+def interactive_latencies(checker_name: str, round_: str) -> tuple[float, float] | None:
+    """The Interactive TTFT/TPOT limits (ms) of a benchmark in a round; None where the round
+    has no Interactive for it (rules §2.3 LLM_LATENCY_LIMITS)."""
+    rules = RULES.get(round_)
+    b = rules.benchmarks.get(checker_name) if rules else None
+    return b.interactive_latencies if b else None

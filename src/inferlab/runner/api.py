@@ -16,6 +16,7 @@ from inferlab.core import registry
 from inferlab.core.clock import now_iso
 from inferlab.core.errors import ConfigError, InferlabError, UnsupportedError
 from inferlab.core.files import atomic_write_text
+from inferlab.core.rounds import interactive_latencies
 from inferlab.core.spec import BenchmarkSpec, Mode, Scenario, loadgen_scenario, resolve_batch_size
 from inferlab.core.task import BenchmarkTask
 from inferlab.loadgen.settings import ComposedConf, Layer, compose, parse_user_conf
@@ -118,6 +119,14 @@ def prepare(cfg: RunConfig) -> dict[str, Any]:
         raise ConfigError(f"audit config {cfg.audit_config} does not exist", "check the path")
     audit_text = _audit_text(cfg, spec)
     probe, round_ = _round(cfg)  # also: LoadGen missing -> ConfigError with the fix
+    no_interactive = interactive_latencies(spec.checker_name, round_) is None
+    if scenario == Scenario.INTERACTIVE and no_interactive:
+        raise ConfigError(
+            f"round {round_} (mlcommons-loadgen {probe['loadgen_version']}) has no Interactive "
+            f"scenario for {spec.id}",
+            "run --scenario Server, or install a LoadGen release of a round that has it "
+            "(docs/rounds.md)",
+        )
     check_out_dir(cfg.out)  # a path through a file, read-only, full: say so before the run
     if cfg.native_issue == "on":  # fail now, not after the worker has built and warmed up
         from inferlab.loadgen.native import native_sut_available

@@ -10,8 +10,8 @@ from typing import Any, cast
 
 from inferlab.config.run_config import RunConfig
 from inferlab.core.errors import InferlabError
-from inferlab.core.rounds import round_for_seeds
-from inferlab.core.spec import Mode
+from inferlab.core.rounds import interactive_latencies, round_for_seeds
+from inferlab.core.spec import Mode, Scenario
 from inferlab.results.models import (
     Accuracy,
     Counts,
@@ -111,6 +111,9 @@ def finish(
         )
     if detail.errors:
         fin.error = ErrorInfo(kind="loadgen", message="; ".join(detail.errors[:3]))
+    if p["scenario"] == Scenario.INTERACTIVE and (why := _interactive_bounds(detail.values, p)):
+        fin.status = "failed"
+        fin.error = ErrorInfo(kind="interactive-bounds", message=why)
     if cfg.audit and not fin.audit_applied:
         fin.status = "failed"
         fin.error = ErrorInfo(
@@ -118,3 +121,23 @@ def finish(
             message=f"LoadGen did not apply the {cfg.audit} audit.config (see worker.log); "
             "the run cannot serve as a compliance test",
         )
+
+
+def _interactive_bounds(values: dict[str, Any], p: dict[str, Any]) -> str | None:
+    """Why an Interactive run is not one (None: it is): LoadGen must have run it under the
+    round's Interactive TTFT/TPOT (a LoadGen whose mlperf.conf lacks the ``-interactive`` keys,
+    or a user.conf that changed them, leaves Server's or LoadGen's defaults)."""
+    limits = interactive_latencies(p["spec"].checker_name, p["round"])
+    if limits is None:
+        return None  # refused before the run
+    got = (values.get("requested_server_ttft_latency"), values.get("requested_server_tpot_latency"))
+    want = (int(limits[0] * 1e6), int(limits[1] * 1e6))
+    if got == want:
+        return None
+    shown = ["?" if not isinstance(g, int | float) else f"{g / 1e6:g}" for g in got]
+    return (
+        f"LoadGen ran this Interactive test with TTFT {shown[0]} / TPOT {shown[1]} ms, not "
+        f"the round's {limits[0]:g} / {limits[1]:g} ms: its mlperf.conf has no "
+        f"{p['spec'].config_key(Scenario.INTERACTIVE)} keys, or user.conf/--set changed "
+        "ttft_latency/tpot_latency; drop those, or use a LoadGen release of the round"
+    )
