@@ -12,6 +12,7 @@ import importlib.metadata
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -246,3 +247,32 @@ def test_a_damaged_cache_entry_is_converted_again(tmp_path: Path) -> None:
     src.load()
     (src.tokenizer_dir / "tokenizer.json").write_text('{"truncated": ')
     assert src.load()("Hello world").input_ids == [15496, 995]
+
+
+def test_llama_accuracy_decodes_with_transformers_4_clean_up(tmp_path: Path) -> None:
+    """evaluation.py (transformers 4.46.2, the Hub config's clean_up_tokenization_spaces=true)
+    turns " ," and " ." into "," and "."; GEN_LEN counts the cleaned characters."""
+    import json
+    import types
+
+    import numpy as np
+
+    from inferlab.benchmarks.llama3_1_8b.spec import PYTORCH
+    from inferlab.benchmarks.llama3_1_8b.task import TASK
+    from inferlab.generation.tokenizers import clean_up_tokenization, load_tokenizer
+
+    assert clean_up_tokenization("He said , it is n't so . I 'm here !") == (
+        "He said, it isn't so. I'm here!"
+    )
+    tok = load_tokenizer("llama3")
+    text = "Storms hit , officials said . Nobody 's hurt ."
+    ids = tok.encode(text, add_special_tokens=False)
+    assert tok.decode(ids) == text  # the packaged tokenizer itself round-trips exactly
+    log = tmp_path / "mlperf_log_accuracy.json"
+    data = np.asarray(ids, np.int32).tobytes().hex().upper()
+    log.write_text(json.dumps([{"seq_id": 0, "qsl_idx": 0, "data": data}]))
+    dataset: Any = types.SimpleNamespace(references=["Storms hit, officials said."])
+    ev = TASK.evaluate(log, dataset, PYTORCH, tmp_path)
+    gen_len = {m.metric: m.value for m in ev.values}["GEN_LEN"]
+    assert gen_len == len("Storms hit, officials said. Nobody's hurt.")
+    assert ev.details["clean_up_tokenization_spaces"] is True

@@ -28,6 +28,8 @@ BENCHMARKS: dict[str, str] = {
     "bert-99.9": "inferlab.benchmarks.bert.spec:SPEC_99_9",
     "llama3.1-8b": "inferlab.benchmarks.llama3_1_8b.spec:SPEC",
     "llama3.1-8b-edge": "inferlab.benchmarks.llama3_1_8b.spec:SPEC_EDGE",
+    "gptj-99": "inferlab.benchmarks.gptj.spec:SPEC_99",
+    "gptj-99.9": "inferlab.benchmarks.gptj.spec:SPEC_99_9",
 }
 # What `inferlab run` runs when no benchmark is named (the README's first command).
 DEFAULT_BENCHMARK = "resnet50"

@@ -27,6 +27,11 @@ MAX_NEW_TOKENS = 128
 # Llama-3.1-8B-Instruct's generation config: <|end_of_text|>, <|eom_id|>, <|eot_id|>
 EOS_TOKEN_IDS = (128_001, 128_008, 128_009)
 MIN_NEW_TOKENS = 1
+# evaluation.py decodes with `batch_decode(ids, skip_special_tokens=True)` under transformers
+# 4.46.2 (its requirements.txt), and Llama-3.1-8B-Instruct's tokenizer_config.json sets
+# clean_up_tokenization_spaces true (as copies of it show; the Hub is not reachable here): the
+# decoded text is cleaned up (" ." -> ".", " 's" -> "'s", ...), which moves GEN_LEN
+CLEAN_UP_TOKENIZATION_SPACES = True
 
 _LAYOUT = "int32 token ids of the generated summary (the prompt not included), n_tokens = count"
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from inferlab.benchmarks.llama3_1_8b.spec import (
     CHECKPOINT_DIR,
+    CLEAN_UP_TOKENIZATION_SPACES,
     DATASET_DIR,
     EOS_TOKEN_IDS,
     MAX_NEW_TOKENS,
@@ -170,7 +171,7 @@ class Llama31Task(BenchmarkTask):
     def evaluate(
         self, accuracy_log: Path, dataset: Dataset, variant: Variant, run_dir: Path
     ) -> Evaluation:
-        from inferlab.generation.tokenizers import load_tokenizer
+        from inferlab.generation.tokenizers import clean_up_tokenization, load_tokenizer
         from inferlab.loadgen.accuracy_log import iter_entries
         from inferlab.metrics.rouge import summarization_score_from_log
 
@@ -178,7 +179,8 @@ class Llama31Task(BenchmarkTask):
         tok = load_tokenizer("llama3")
 
         def decode(ids: np.ndarray) -> str:
-            return str(tok.decode(ids.tolist(), skip_special_tokens=True))
+            text = str(tok.decode(ids.tolist(), skip_special_tokens=True))
+            return clean_up_tokenization(text) if CLEAN_UP_TOKENIZATION_SPACES else text
 
         entries = ((e.qsl_idx, e.data) for e in iter_entries(accuracy_log))
         score = summarization_score_from_log(
@@ -190,7 +192,12 @@ class Llama31Task(BenchmarkTask):
         return Evaluation(
             values=values,
             accuracy_txt=score.report_text(),
-            details={"total": score.gen_num, "duplicates": 0, **score.result_dict()},
+            details={
+                "total": score.gen_num,
+                "duplicates": 0,
+                "clean_up_tokenization_spaces": CLEAN_UP_TOKENIZATION_SPACES,
+                **score.result_dict(),
+            },
         )
 
 
