@@ -109,11 +109,17 @@ def test_hints_lean_towards_a_valid_run_when_the_calibration_is_noisy() -> None:
     assert abs(out["latency_min_s"] - 0.1) < 1e-9 and out["remeasured"]
     hints, _ = loadgen_hints(out, "SingleStream", 0.5)
     assert hints["target_latency"] == 50.0  # 0.5 x the fastest (rounded), not the median
-    # quick mode: at most min_duration / (8 x min_query_count)
+    # quick mode: at most min_duration / (8 x min_query_count) when min_query_count queries
+    # could end before min_duration (64 x 100 ms = 6.4 s < 2 x 10 s)
+    out["run_minimums"] = {"min_duration_ms": 10_000, "min_query_count": 64}
+    hints, notes = loadgen_hints(out, "SingleStream", 0.5)
+    assert hints["target_latency"] == round(10_000 / 512, 4)
+    assert "enough queries" in notes["target_latency"]
+    # ... but not when they outlast it twice over (6.4 s >= 2 x 1 s): an LLM's slow samples
+    # would otherwise make LoadGen generate 512 queries (minutes) instead of 64
     out["run_minimums"] = {"min_duration_ms": 1000, "min_query_count": 64}
     hints, notes = loadgen_hints(out, "SingleStream", 0.5)
-    assert hints["target_latency"] == round(1000 / 512, 4)
-    assert "enough queries" in notes["target_latency"]
+    assert hints["target_latency"] == 50.0 and "enough queries" not in notes["target_latency"]
 
 
 def test_offline_uses_the_fastest_and_server_the_median() -> None:

@@ -23,6 +23,7 @@ SPREAD_REMEASURE = 3.0
 # run is faster than the calibration was (a busy machine that became idle); more cost LoadGen
 # only a few bytes each, and it stops issuing once both minimums are met.
 QUERY_MARGIN = 8
+SLOW_RUN_FACTOR = 2  # no query-count cap when min_query_count queries take 2 x min_duration
 MIN_ITERATIONS = 5  # timed batches, when each is short enough for the budget
 # Server: batches whose latency stays within this share of the bound count as sustainable
 # (the rest of the bound is left to queueing and the batching wait).
@@ -229,7 +230,11 @@ def loadgen_hints(
         mins = calib.get("run_minimums")
         if mins and mins.get("min_duration_ms") and mins.get("min_query_count"):
             cap = mins["min_duration_ms"] / (QUERY_MARGIN * mins["min_query_count"])
-            if ms > cap:
+            # min_query_count queries at the fastest calibrated latency outlast min_duration
+            # twice over (slow samples: an LLM's): LoadGen's min_query_count suffices, and the
+            # cap would only make it generate QUERY_MARGIN times as many (minutes, not seconds)
+            slow = lat * 1e3 * mins["min_query_count"] >= SLOW_RUN_FACTOR * mins["min_duration_ms"]
+            if ms > cap and not slow:
                 ms = cap
                 note += (
                     f", at most min_duration / ({QUERY_MARGIN} x min_query_count) so that "
