@@ -13,6 +13,11 @@
 #   bash benchmarks/gpu_session.sh llm        llama3.1-8b's tiny random Llama on the engine, bf16:
 #                                             Offline tokens/s, Server TTFT/TPOT (no real weights
 #                                             are on the machine: a pipeline check, not a target)
+#   bash benchmarks/gpu_session.sh retinanet  retinanet Offline --quick on the generated images, fp32 vs
+#                                             bf16 vs fp16: the tiny random RetinaNet (the default) and
+#                                             the full-size network with random weights (its compute;
+#                                             few or no scores pass 0.05, so NMS costs less than with
+#                                             the real weights): a pipeline check, no accuracy claim
 #   bash benchmarks/gpu_session.sh vllm       llama3.1-8b Offline tokens/s of the torch engine and of
 #                                             vLLM (--backend vllm) on the same GPU and checkpoint
 #                                             (LLAMA_CKPT=<Llama-3.1-8B-Instruct dir>, else a tiny
@@ -23,7 +28,7 @@
 # the table last. Without .whl the packages must already be importable.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-stage="${1:?usage: gpu_session.sh tests|slow|resnet|resnet8|compile|bert|llm|vllm}"
+stage="${1:?usage: gpu_session.sh tests|slow|resnet|resnet8|compile|bert|llm|retinanet|vllm}"
 OUT="${OUT:-/tmp/inferlab-gpu}"
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
@@ -76,6 +81,39 @@ case "$stage" in
       logged "llm-$sc" python3 -m inferlab run llama3.1-8b --quick --device cuda --dtype bf16 \
         --scenario "$sc" --out "$runs"
     done
+    ;;
+  retinanet)
+    rm -rf "$runs/retinanet"
+    for variant in tiny pytorch; do
+      for dt in fp32 bf16 fp16; do
+        logged "retinanet-$variant-$dt" python3 -m inferlab run retinanet --quick --device cuda \
+          --dtype "$dt" --variant "$variant" --scenario Offline \
+          --out "$runs/retinanet/$variant-$dt"
+      done
+    done
+    python3 - "$runs/retinanet" "$OUT/retinanet.json" <<'EOF' | tee "$OUT/retinanet.log"
+import json
+import sys
+from pathlib import Path
+
+runs, out = Path(sys.argv[1]), Path(sys.argv[2])
+rows = []
+for variant in ("tiny", "pytorch"):
+    for dtype in ("fp32", "bf16", "fp16"):
+        found = sorted((runs / f"{variant}-{dtype}").glob("*/result.json"))
+        r = json.loads(found[-1].read_text()) if found else {}
+        res, batching = r.get("result") or {}, r.get("batching") or {}
+        rows.append({
+            "variant": variant, "dtype": dtype, "status": r.get("status", "no result.json"),
+            "samples_per_s": res.get("value"), "validity": res.get("validity"),
+            "max_batch": batching.get("max_batch"), "run_dir": r.get("run_dir"),
+        })
+print("retinanet Offline, --quick, generated images, random weights (no accuracy claim)")
+for row in rows:
+    print(f"  {row['variant']:8} {row['dtype']:5} {row['samples_per_s']!s:>10} samples/s  "
+          f"{row['validity']}  {row['status']}  batch {row['max_batch']}")
+out.write_text(json.dumps({"rows": rows}, indent=1))
+EOF
     ;;
   vllm)
     if ! python3 -c "import vllm" >"$OUT/vllm-import.log" 2>&1; then
@@ -152,7 +190,7 @@ EOF
       -p no:cacheprovider
     ;;
   *)
-    echo "gpu_session: unknown stage $stage (tests|slow|resnet|resnet8|compile|bert|llm|vllm)"
+    echo "gpu_session: unknown stage $stage (tests|slow|resnet|resnet8|compile|bert|llm|retinanet|vllm)"
     exit 2
     ;;
 esac

@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, str] = {
     "resnet50": "inferlab.benchmarks.resnet50.spec:SPEC",
     "bert-99": "inferlab.benchmarks.bert.spec:SPEC_99",
     "bert-99.9": "inferlab.benchmarks.bert.spec:SPEC_99_9",
+    "retinanet": "inferlab.benchmarks.retinanet.spec:SPEC",
     "llama3.1-8b": "inferlab.benchmarks.llama3_1_8b.spec:SPEC",
     "llama3.1-8b-edge": "inferlab.benchmarks.llama3_1_8b.spec:SPEC_EDGE",
     "gptj-99": "inferlab.benchmarks.gptj.spec:SPEC_99",
