@@ -115,9 +115,14 @@ def test_hints_lean_towards_a_valid_run_when_the_calibration_is_noisy() -> None:
     hints, notes = loadgen_hints(out, "SingleStream", 0.5)
     assert hints["target_latency"] == round(10_000 / 512, 4)
     assert "enough queries" in notes["target_latency"]
-    # ... but not when they outlast it twice over (6.4 s >= 2 x 1 s): an LLM's slow samples
-    # would otherwise make LoadGen generate 512 queries (minutes) instead of 64
+    # fixed-cost samples keep the cap even when the queries would outlast min_duration (a slow
+    # calibration there is more likely a busy machine)
     out["run_minimums"] = {"min_duration_ms": 1000, "min_query_count": 64}
+    assert not out["variable_cost"]
+    assert loadgen_hints(out, "SingleStream", 0.5)[0]["target_latency"] == round(1000 / 512, 4)
+    # ... variable-cost ones (an LLM's) do not when they outlast it twice over (6.4 s >= 2 x 1 s):
+    # LoadGen would otherwise generate 512 queries (minutes) instead of 64
+    out["variable_cost"] = True
     hints, notes = loadgen_hints(out, "SingleStream", 0.5)
     assert hints["target_latency"] == 50.0 and "enough queries" not in notes["target_latency"]
 

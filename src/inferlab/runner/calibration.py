@@ -118,6 +118,7 @@ def measure(
     cycles = [sum(times[k : k + n]) for k in range(0, len(times) - n + 1, n)]
     median_cycle = statistics.median(cycles) if cycles else sum(times) * n / len(times)
     out: dict[str, Any] = {
+        "variable_cost": not fixed,
         "batch_size": b if n == 1 else round(per_batch, 2),
         "iterations": len(times),
         "duration_s": round(sum(times), 6),
@@ -230,10 +231,14 @@ def loadgen_hints(
         mins = calib.get("run_minimums")
         if mins and mins.get("min_duration_ms") and mins.get("min_query_count"):
             cap = mins["min_duration_ms"] / (QUERY_MARGIN * mins["min_query_count"])
-            # min_query_count queries at the fastest calibrated latency outlast min_duration
-            # twice over (slow samples: an LLM's): LoadGen's min_query_count suffices, and the
-            # cap would only make it generate QUERY_MARGIN times as many (minutes, not seconds)
-            slow = lat * 1e3 * mins["min_query_count"] >= SLOW_RUN_FACTOR * mins["min_duration_ms"]
+            # Variable-cost samples (an LLM's generations) whose min_query_count queries at the
+            # fastest calibrated latency outlast min_duration twice over: slow by nature, so
+            # LoadGen's min_query_count suffices, and the cap would only make it generate
+            # QUERY_MARGIN times as many (minutes). Fixed-cost samples keep the cap: a slow
+            # calibration there is more likely a busy machine than the network.
+            slow = bool(calib.get("variable_cost")) and (
+                lat * 1e3 * mins["min_query_count"] >= SLOW_RUN_FACTOR * mins["min_duration_ms"]
+            )
             if ms > cap and not slow:
                 ms = cap
                 note += (
