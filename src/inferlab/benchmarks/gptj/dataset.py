@@ -16,7 +16,7 @@ format, through the same template, tokenizer and truncation, labelled SYNTHETIC 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,8 @@ from inferlab.benchmarks.gptj.spec import (
     MAX_PROMPT_TOKENS,
     PROMPT_TEMPLATE,
 )
+from inferlab.core.dataset import ResidentPrompts
 from inferlab.core.errors import DataError
-from inferlab.core.files import atomic_write_text
 
 FIELDS = ("instruction", "input", "output")
 GENERATOR_VERSION = 1
@@ -49,8 +49,8 @@ def prompt_text(record: dict[str, Any]) -> str:
     return PROMPT_TEMPLATE.format_map(record)
 
 
-class CnnDmDataset:
-    """Prompts (token ids) and reference summaries; all resident (token ids are small)."""
+class CnnDmDataset(ResidentPrompts):
+    """Prompts (the Alpaca prompt tokenized and truncated as the reference) and summaries."""
 
     def __init__(
         self,
@@ -63,69 +63,32 @@ class CnnDmDataset:
         full_count: int,
         count: int | None = None,
     ) -> None:
-        if not records:
-            raise DataError(f"{dataset_id}: no records", f"use the whole {DATASET_FILE}")
-        if count is not None and not 1 <= count <= len(records):
-            raise DataError(
-                f"--count {count} is outside the {len(records)} records of the dataset",
-                f"pass --count between 1 and {len(records)}, or drop --count",
-            )
-        self.records = records[: count or len(records)]
-        self.dataset_id = dataset_id
-        self.source = source
-        self.synthetic = synthetic
-        self.full_count = full_count
-        self.total_count = len(self.records)
+        super().__init__(
+            records,
+            dataset_id=dataset_id,
+            source=source,
+            synthetic=synthetic,
+            full_count=full_count,
+            count=count,
+            empty_fix=f"use the whole {DATASET_FILE}",
+        )
         # the reference: tokenizer(prompt, truncation=True, max_length=1919), right side; in
         # chunks, so that only a chunk's ids are ever Python lists
-        self.prompts: list[np.ndarray] = []
+        prompts: list[np.ndarray] = []
         self.truncated = 0
         for start in range(0, self.total_count, _CHUNK):
             chunk = self.records[start : start + _CHUNK]
             for ids in encode([prompt_text(r) for r in chunk]):
                 self.truncated += len(ids) > MAX_PROMPT_TOKENS
-                self.prompts.append(np.asarray(ids[:MAX_PROMPT_TOKENS], dtype=np.int32))
-        self.lengths = np.array([len(p) for p in self.prompts], dtype=np.int64)
-        self.references = [f"{r['output']}" for r in self.records]
-
-    # the QSL protocol: everything is resident already
-    def load(self, indices: Sequence[int]) -> None:
-        return None
-
-    def unload(self, indices: Sequence[int]) -> None:
-        return None
-
-    def prompt(self, index: int) -> np.ndarray:
-        return self.prompts[int(index)]
-
-    def get_batch(self, indices: np.ndarray) -> np.ndarray:
-        """(n, 1 + longest) int32: each row its prompt length, then its ids, then zeros."""
-        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
-        longest = int(self.lengths[idx].max()) if idx.size else 0
-        out = np.zeros((idx.size, 1 + longest), dtype=np.int32)
-        for row, i in enumerate(idx.tolist()):
-            p = self.prompts[i]
-            out[row, 0] = p.size
-            out[row, 1 : 1 + p.size] = p
-        return out
+                prompts.append(np.asarray(ids[:MAX_PROMPT_TOKENS], dtype=np.int32))
+        self.set_prompts(prompts)
 
     def describe(self) -> dict[str, Any]:
         return {
-            "dataset_id": self.dataset_id,
-            **self.source,
-            "total_count": self.total_count,
-            "full_count": self.full_count,
-            "subset": self.total_count < self.full_count and not self.synthetic,
-            "synthetic": self.synthetic,
-            "prompt_tokens_mean": round(float(self.lengths.mean()), 2),
-            "prompt_tokens_max": int(self.lengths.max()),
+            **super().describe(),
             "prompts_truncated": self.truncated,
             "max_prompt_tokens": MAX_PROMPT_TOKENS,
         }
-
-    def write_scoring_file(self, path: Path) -> None:
-        """The records as ``cnn_eval.json`` (what the reference's evaluation.py reads)."""
-        atomic_write_text(path, json.dumps(self.records, ensure_ascii=False, indent=1) + "\n")
 
 
 def find_file(path: Path) -> Path:

@@ -13,14 +13,14 @@ template and tokenized with the real Llama 3.1 tokenizer, labelled SYNTHETIC eve
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from inferlab.core.dataset import ResidentPrompts
 from inferlab.core.errors import DataError
-from inferlab.core.files import atomic_write_text
 
 FULL_FILE = "cnn_eval.json"
 EDGE_FILE = "sample_cnn_eval_5000.json"
@@ -29,8 +29,8 @@ GENERATOR_VERSION = 1
 _SYLLABLES = tuple(c + v for c in "bdfgklmnprstvz" for v in "aeiou")
 
 
-class PromptDataset:
-    """Prompts (token ids) and reference summaries; all resident (token ids are small)."""
+class PromptDataset(ResidentPrompts):
+    """Prompts (the processed file's ``tok_input`` ids) and reference summaries."""
 
     def __init__(
         self,
@@ -42,59 +42,16 @@ class PromptDataset:
         full_count: int,
         count: int | None = None,
     ) -> None:
-        if not records:
-            raise DataError(f"{dataset_id}: no records", "check the dataset file")
-        if count is not None and not 1 <= count <= len(records):
-            raise DataError(
-                f"--count {count} is outside the {len(records)} records of the dataset",
-                f"pass --count between 1 and {len(records)}, or drop --count",
-            )
-        self.records = records[: count or len(records)]
-        self.dataset_id = dataset_id
-        self.source = source
-        self.synthetic = synthetic
-        self.full_count = full_count
-        self.total_count = len(self.records)
-        self.prompts = [np.asarray(r["tok_input"], dtype=np.int32) for r in self.records]
-        self.lengths = np.array([len(p) for p in self.prompts], dtype=np.int64)
-        self.references = [str(r["output"]) for r in self.records]
-
-    # the QSL protocol: everything is resident already
-    def load(self, indices: Sequence[int]) -> None:
-        return None
-
-    def unload(self, indices: Sequence[int]) -> None:
-        return None
-
-    def prompt(self, index: int) -> np.ndarray:
-        return self.prompts[int(index)]
-
-    def get_batch(self, indices: np.ndarray) -> np.ndarray:
-        """(n, 1 + longest) int32: each row its prompt length, then its ids, then zeros."""
-        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
-        longest = int(self.lengths[idx].max()) if idx.size else 0
-        out = np.zeros((idx.size, 1 + longest), dtype=np.int32)
-        for row, i in enumerate(idx.tolist()):
-            p = self.prompts[i]
-            out[row, 0] = p.size
-            out[row, 1 : 1 + p.size] = p
-        return out
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "dataset_id": self.dataset_id,
-            **self.source,
-            "total_count": self.total_count,
-            "full_count": self.full_count,
-            "subset": self.total_count < self.full_count and not self.synthetic,
-            "synthetic": self.synthetic,
-            "prompt_tokens_mean": round(float(self.lengths.mean()), 2),
-            "prompt_tokens_max": int(self.lengths.max()),
-        }
-
-    def write_scoring_file(self, path: Path) -> None:
-        """The records in the reference's processed-file format (what evaluation.py reads)."""
-        atomic_write_text(path, json.dumps(self.records, ensure_ascii=False, indent=1) + "\n")
+        super().__init__(
+            records,
+            dataset_id=dataset_id,
+            source=source,
+            synthetic=synthetic,
+            full_count=full_count,
+            count=count,
+            empty_fix="check the dataset file",
+        )
+        self.set_prompts([np.asarray(r["tok_input"], dtype=np.int32) for r in self.records])
 
 
 def find_file(path: Path, edge: bool) -> Path:
